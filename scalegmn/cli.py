@@ -1,0 +1,65 @@
+"""The ``scalegmn`` command. Each subcommand lives in the module that does its work.
+
+Subcommands are registered as ``name -> (module, help)``; the module is imported only when its
+subcommand runs, so ``scalegmn --help`` is instant. Each module provides
+``add_arguments(parser)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from scalegmn import __version__
+from scalegmn.errors import ScaleGMNError
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "standins": ("scalegmn.standins.command", "build the offline stand-in zoos in the real formats"),
+    "read": ("scalegmn.formats.command", "read a network file or zoo and print what it holds"),
+    "inspect": ("scalegmn.inspect", "summarise a cached zarr store; render a network to PNG"),
+    "predict": ("scalegmn.predict", "apply a trained checkpoint to a store or a zoo of networks"),
+    "presets": ("scalegmn.presets", "list the model presets with their parameter counts"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scalegmn",
+        description="Scale Equivariant Graph Metanetworks: tools around the Snakemake pipeline.",
+    )
+    parser.add_argument("--version", action="version", version=f"scalegmn {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        p.set_defaults(_parser=p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    # Two passes: the first finds the subcommand, whose module then adds its own arguments.
+    known, _ = parser.parse_known_args(argv)
+    if known.command is None:
+        parser.print_help()
+        return 0
+    module = importlib.import_module(known._module)
+    module.add_arguments(known._parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(module.run(args) or 0)
+    except ScaleGMNError as err:
+        print(f"scalegmn {known.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
