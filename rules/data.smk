@@ -1,0 +1,2 @@
+# Data stages: acquire -> ingest -> splits -> canonicalize -> augment -> cache.
+# (placeholder until the data stages land)

@@ -1,0 +1,1 @@
+# Table rules. (placeholder until tables land)

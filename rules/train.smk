@@ -1,0 +1,1 @@
+# Training rules. (placeholder until training lands)
