@@ -1,2 +1,121 @@
-# Functions only: config validation and the paths and params of the data stages.
-# (owned by the data stages; placeholder until they land)
+# Functions only: DATA config validation and the paths and params of the data stages.
+# The DATA section of config.yaml is validated here, at parse time (scalegmn.config): a typo
+# stops the run before any job starts, naming the key.
+import hashlib
+import json
+import os
+
+from scalegmn.config import DataConfig
+from scalegmn.errors import ConfigError
+
+try:
+    DATA = DataConfig.from_mapping(config)
+except ConfigError as err:
+    raise WorkflowError(f"config.yaml: {err}") from None
+
+DATA_SPLITS = ("train", "val", "test")
+
+
+def _alternatives(names):
+    """A wildcard regex matching exactly ``names`` (and nothing when empty)."""
+    names = sorted(names)
+    return "|".join(names) if names else "(?!x)x"
+
+
+# Which rule makes results/data/{dataset}/raw depends on the dataset's source.
+STANDIN_DATASETS = _alternatives(n for n, d in DATA.datasets.items() if d.source == "standin")
+EXTERNAL_DATASETS = _alternatives(n for n, d in DATA.datasets.items() if d.source != "standin")
+DOWNLOAD_DATASETS = _alternatives(n for n, d in DATA.datasets.items() if d.source == "download")
+
+
+wildcard_constraints:
+    dataset=_alternatives(DATA.datasets),
+    view=_alternatives(DATA.views),
+    split="|".join(DATA_SPLITS),
+
+
+def get_dataset_config(wildcards):
+    return DATA.datasets[wildcards.dataset]
+
+
+def get_acquire_params(wildcards):
+    """Canonical JSON of the dataset's source settings (key order never matters)."""
+    return get_dataset_config(wildcards).acquire_params()
+
+
+def get_extract_input(wildcards):
+    """The downloaded files, or the local archive (a local folder is linked, not an input)."""
+    ds = get_dataset_config(wildcards)
+    if ds.source == "download":
+        return {"download": f"results/data/{ds.name}/download"}
+    if ds.source == "local" and os.path.isfile(os.path.expanduser(ds.local_path)):
+        return {"archive": os.path.expanduser(ds.local_path)}
+    return {}
+
+
+def get_ingest_params(wildcards):
+    ds = get_dataset_config(wildcards)
+    return json.dumps(
+        {"dataset": ds.name, "fmt": ds.format, "root": ds.root_name, "on_bad_file": ds.on_bad_file},
+        sort_keys=True,
+    )
+
+
+def get_split_seed(wildcards):
+    return get_dataset_config(wildcards).split_seed
+
+
+def get_canonicalize_mode(wildcards):
+    return get_dataset_config(wildcards).canonicalize
+
+
+def get_view_config(wildcards):
+    return DATA.views[wildcards.view]
+
+
+def get_view_dataset_files(wildcards):
+    """The canonical table, its summary and the splits of the view's dataset."""
+    ds = get_view_config(wildcards).dataset
+    return {
+        "table": f"results/data/{ds}/canonical.h5",
+        "summary": f"results/data/{ds}/canonical.json",
+        "splits": f"results/data/{ds}/splits.json",
+    }
+
+
+def get_view_params(wildcards):
+    return get_view_config(wildcards).params()
+
+
+def get_view_config_hash(wildcards):
+    """Hash of every setting that decides this view's stores (dataset + view), for provenance."""
+    view = get_view_config(wildcards)
+    ds = DATA.datasets[view.dataset]
+    body = json.dumps(
+        {
+            "acquire": json.loads(ds.acquire_params()),
+            "canonicalize": ds.canonicalize,
+            "on_bad_file": ds.on_bad_file,
+            "split_seed": ds.split_seed,
+            "view": json.loads(view.params()),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def get_cache(view, split):
+    """Path of one cached split: results/cache/<view>/<split>.zarr."""
+    if view not in DATA.views:
+        raise WorkflowError(f"config.yaml: view '{view}' is not defined under 'views'")
+    return f"results/cache/{view}/{split}.zarr"
+
+
+def get_view_stores(view):
+    """The three stores a training job on ``view`` reads: dict(train=..., val=..., test=...)."""
+    return {split: get_cache(view, split) for split in DATA_SPLITS}
+
+
+def get_data_targets():
+    """Every store of every view (the `data_all` target)."""
+    return [get_cache(v, s) for v in DATA.views for s in DATA_SPLITS]

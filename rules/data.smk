@@ -1,2 +1,135 @@
-# Data stages: acquire -> ingest -> splits -> canonicalize -> augment -> cache.
-# (placeholder until the data stages land)
+# Data stages: acquire (download | extract | build_standin) -> ingest -> splits -> canonicalize
+# -> cache (with train-only augmentation). Paths:
+#   results/data/{dataset}/download/        downloaded files + manifest.json (source: download)
+#   results/data/{dataset}/raw/<root>/      the dataset root in its real format
+#   results/data/{dataset}/weights.h5       every network, ingested once (+ quarantine.tsv)
+#   results/data/{dataset}/splits.json      row indices of train/val/test (+ aug copies)
+#   results/data/{dataset}/canonical.h5     canonicalized table (+ canonical.json summary)
+#   results/cache/{view}/{split}.zarr       what training reads (scalegmn.cache.load_split);
+#                                           one job per view writes its three splits
+
+
+rule data_all:
+    input:
+        get_data_targets(),
+
+
+rule download_dataset:
+    output:
+        directory(f"results/data/{{dataset,{DOWNLOAD_DATASETS}}}/download"),
+    log:
+        "results/logs/download_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/download_dataset/{dataset}.tsv"
+    params:
+        acquire=get_acquire_params,
+    retries: 1
+    conda:
+        "../envs/scalegmn-cpu.yaml"
+    script:
+        "../workflow_scripts/download_dataset.py"
+
+
+rule extract_dataset:
+    input:
+        unpack(get_extract_input),
+    output:
+        directory(f"results/data/{{dataset,{EXTERNAL_DATASETS}}}/raw"),
+    log:
+        "results/logs/extract_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/extract_dataset/{dataset}.tsv"
+    params:
+        acquire=get_acquire_params,
+    conda:
+        "../envs/scalegmn-cpu.yaml"
+    script:
+        "../workflow_scripts/extract_dataset.py"
+
+
+rule build_standin:
+    output:
+        directory(f"results/data/{{dataset,{STANDIN_DATASETS}}}/raw"),
+    log:
+        "results/logs/build_standin/{dataset}.log",
+    benchmark:
+        "results/benchmarks/build_standin/{dataset}.tsv"
+    params:
+        acquire=get_acquire_params,
+    conda:
+        "../envs/scalegmn-cpu.yaml"
+    script:
+        "../workflow_scripts/build_standin.py"
+
+
+rule ingest_dataset:
+    input:
+        raw="results/data/{dataset}/raw",
+    output:
+        table="results/data/{dataset}/weights.h5",
+        quarantine="results/data/{dataset}/quarantine.tsv",
+    log:
+        "results/logs/ingest_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/ingest_dataset/{dataset}.tsv"
+    params:
+        ingest=get_ingest_params,
+    conda:
+        "../envs/scalegmn-cpu.yaml"
+    script:
+        "../workflow_scripts/ingest_dataset.py"
+
+
+rule make_splits:
+    input:
+        table="results/data/{dataset}/weights.h5",
+    output:
+        splits="results/data/{dataset}/splits.json",
+    log:
+        "results/logs/make_splits/{dataset}.log",
+    benchmark:
+        "results/benchmarks/make_splits/{dataset}.tsv"
+    params:
+        seed=get_split_seed,
+    conda:
+        "../envs/scalegmn-cpu.yaml"
+    script:
+        "../workflow_scripts/make_splits.py"
+
+
+rule canonicalize_dataset:
+    input:
+        table="results/data/{dataset}/weights.h5",
+    output:
+        table="results/data/{dataset}/canonical.h5",
+        summary="results/data/{dataset}/canonical.json",
+    log:
+        "results/logs/canonicalize_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/canonicalize_dataset/{dataset}.tsv"
+    params:
+        mode=get_canonicalize_mode,
+    conda:
+        "../envs/scalegmn-cpu.yaml"
+    script:
+        "../workflow_scripts/canonicalize_dataset.py"
+
+
+rule build_cache:
+    input:
+        unpack(get_view_dataset_files),
+    output:
+        train=directory("results/cache/{view}/train.zarr"),
+        val=directory("results/cache/{view}/val.zarr"),
+        test=directory("results/cache/{view}/test.zarr"),
+    log:
+        "results/logs/build_cache/{view}.log",
+    benchmark:
+        "results/benchmarks/build_cache/{view}.tsv"
+    params:
+        view=get_view_params,
+        config_hash=get_view_config_hash,
+    conda:
+        "../envs/scalegmn-cpu.yaml"
+    script:
+        "../workflow_scripts/build_cache.py"

@@ -1,1 +1,24 @@
-# Table rules. (placeholder until tables land)
+# Tables: `snakemake results/table1` assembles table1 from its train jobs.
+
+
+rule table:
+    input:
+        unpack(get_table_inputs),
+    output:
+        report(
+            directory("results/{table}"),
+            patterns=["{name}.csv", "figures/{name}.png"],
+            caption="../report/table.rst",
+            category="{table}",
+        ),
+    log:
+        "results/logs/table/{table}.log",
+    params:
+        table=get_table_config,
+        jobs=get_table_jobs,
+    wildcard_constraints:
+        table="|".join(EXPERIMENTS.tables) or "no-table",
+    conda:
+        "../envs/scalegmn-cpu.yaml"
+    script:
+        "../workflow_scripts/assemble_table.py"

@@ -1,1 +1,32 @@
-# Training rules. (placeholder until training lands)
+# Training: one job per (task, view, model, seed). GPU requests live in profiles/slurm
+# (set-resources), so laptops and CI never wait for a GPU.
+
+
+rule train:
+    input:
+        unpack(get_train_inputs),
+    output:
+        metrics="results/train/{task}/{view}/{model}/seed{seed}/metrics.json",
+        history="results/train/{task}/{view}/{model}/seed{seed}/history.csv",
+        checkpoint="results/train/{task}/{view}/{model}/seed{seed}/best.pt",
+    log:
+        "results/logs/train/{task}/{view}/{model}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{task}/{view}/{model}/seed{seed}.tsv"
+    params:
+        settings=get_train_settings,
+        resume=get_resume_path,
+        device=EXPERIMENTS.training.device,
+        checkpoint_every=EXPERIMENTS.training.checkpoint_every_steps,
+    wildcard_constraints:
+        task="classification|generalization|editing",
+        seed=r"\d+",
+    threads: 1
+    retries: 2
+    resources:
+        runtime=get_train_runtime,
+        mem_mb=get_train_mem_mb,
+    conda:
+        "../envs/scalegmn-cpu.yaml"
+    script:
+        "../workflow_scripts/train_model.py"

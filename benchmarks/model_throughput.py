@@ -1,0 +1,137 @@
+"""ScaleGMN training and inference throughput, peak memory and FLOPs on this machine.
+
+Prints one JSON line per configuration (preset, batch size, activation checkpointing):
+train_networks_per_s (a full step: forward, cross-entropy, backward, clip 10, AdamW),
+infer_networks_per_s, peak_mem_mb (RSS high-water of a fresh child process per configuration),
+flops_per_network (torch.utils.flop_counter, our model, one training step), mm_gflops (fp32
+torch.mm rate, median of 4096x4096 products) and effective_ceiling_fraction =
+train_networks_per_s * ORIGINAL_FLOPS[preset] / (mm_gflops * 1e9): the fraction of the machine's
+matmul rate the original model's FLOPs would need to train as fast as we do.
+
+Children run with MALLOC_MMAP_THRESHOLD_=1048576 (recorded in each line): glibc otherwise
+raises its mmap threshold after the first frees and keeps freed 18-70 MB activation buffers in
+the heap, which inflates RSS by ~1 GB without any live tensor (--default-malloc turns it off).
+
+Usage: python benchmarks/model_throughput.py [--steps 2] [--batch-sizes 32 128] [--default-malloc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+ORIGINAL_FLOPS = {"mnist_cls/scalegmn": 9.257e9, "mnist_cls/scalegmn_bidir": 16.074e9}
+MMAP_THRESHOLD = "1048576"
+
+
+def mm_gflops(n: int = 4096, reps: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def child(preset_name: str, batch_size: int, ckpt: bool, steps: int) -> dict:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from scalegmn.batch import WeightBatch
+    from scalegmn.models import build_model
+    from scalegmn.presets import get_preset, preset_outputs, preset_spec
+    from scalegmn.testing import random_network
+
+    preset = get_preset(preset_name)
+    spec = preset_spec(preset_name)
+    config = preset.model.override({"checkpoint": ckpt})
+    model = build_model(config, spec, task=preset.task, n_outputs=preset_outputs(preset))
+    opt = torch.optim.AdamW(model.parameters(), lr=preset.optim.lr,
+                            weight_decay=preset.optim.weight_decay)
+    net = random_network(spec, (batch_size,), scale=0.1, dtype=torch.float32)
+    batch = WeightBatch(net, y=torch.randint(0, 10, (batch_size,)))
+
+    def step() -> None:
+        loss = torch.nn.functional.cross_entropy(model(batch), batch.y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+
+    model.train()
+    with FlopCounterMode(display=False) as counter:  # also the warm-up step
+        step()
+    flops = counter.get_total_flops() / batch_size
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    model.eval()
+    infer = []
+    with torch.no_grad():
+        for _ in range(steps):
+            t = time.perf_counter()
+            model(batch)
+            infer.append(time.perf_counter() - t)
+    return {
+        "preset": preset_name,
+        "batch_size": batch_size,
+        "checkpoint": ckpt,
+        "train_networks_per_s": batch_size / statistics.median(times),
+        "infer_networks_per_s": batch_size / statistics.median(infer),
+        "peak_mem_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "flops_per_network": flops,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=2, help="timed steps per configuration")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
+    parser.add_argument("--presets", nargs="+", default=list(ORIGINAL_FLOPS))
+    parser.add_argument("--default-malloc", action="store_true")
+    parser.add_argument("--child", nargs=3, metavar=("PRESET", "BATCH", "CKPT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        name, bs, ckpt = args.child
+        print(json.dumps(child(name, int(bs), ckpt == "1", args.steps)), flush=True)
+        return 0
+
+    rate = mm_gflops()
+    env = dict(os.environ)
+    if not args.default_malloc:
+        env["MALLOC_MMAP_THRESHOLD_"] = MMAP_THRESHOLD
+    configs = [(p, b, False) for p in args.presets for b in args.batch_sizes]
+    # Checkpointing trades compute for memory; measure it where memory is the target.
+    configs += [(p, b, True) for p in args.presets[:1] for b in args.batch_sizes if b >= 128]
+    started = time.perf_counter()
+    for name, bs, ckpt in configs:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--steps", str(args.steps), "--child", name, str(bs),
+             "1" if ckpt else "0"],
+            env=env, capture_output=True, text=True, check=True,
+        )
+        record = json.loads(proc.stdout.strip().splitlines()[-1])
+        record["mm_gflops"] = rate
+        record["effective_ceiling_fraction"] = (
+            record["train_networks_per_s"] * ORIGINAL_FLOPS[name] / (rate * 1e9)
+        )
+        record["malloc_mmap_threshold"] = env.get("MALLOC_MMAP_THRESHOLD_", "default")
+        print(json.dumps(record, sort_keys=True), flush=True)
+    print(json.dumps({"total_seconds": time.perf_counter() - started}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

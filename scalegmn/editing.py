@@ -1,0 +1,91 @@
+"""INR editing (MNIST dilation): targets, residual edits and rendering.
+
+The original dilates the uint8 digit with a 3x3 ones kernel (one iteration). For an image in
+[0, 1] that is exactly a 3x3 max filter with stride 1 and "same" padding, i.e.
+``max_pool2d(kernel_size=3, stride=1, padding=1)`` (max_pool pads with -inf, so the border
+behaves like cv2's default). The model predicts (dW, db); the edited INR is params + delta,
+rendered on the DWS grid (``scalegmn.functional.render``: 'xy', +0.5 offset come from the spec).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from scalegmn.functional import render
+from scalegmn.network import Network
+
+IMAGE_SHAPE = (28, 28)
+
+
+def dilate(images: torch.Tensor) -> torch.Tensor:
+    """3x3 grey dilation of ``(..., H, W)`` images in [0, 1]."""
+    shape = images.shape
+    flat = images.reshape(-1, 1, shape[-2], shape[-1])
+    return F.max_pool2d(flat, kernel_size=3, stride=1, padding=1).reshape(shape)
+
+
+def apply_delta(net: Network, delta_weights, delta_biases) -> Network:
+    """The edited networks: every weight and bias plus the predicted residual."""
+    weights = tuple(w + d for w, d in zip(net.weights, delta_weights, strict=True))
+    biases = tuple(b + d for b, d in zip(net.biases, delta_biases, strict=True))
+    return Network(net.spec, weights, biases)
+
+
+def source_images(net: Network, images: torch.Tensor | None, index: torch.Tensor | None) -> torch.Tensor:
+    """The images the INRs were fitted to, ``(B, C, H, W)`` in [0, 1].
+
+    When the store carries no original images (a zoo without them), the INR's own rendering,
+    clamped to [0, 1], stands in for the image: the task (dilate what the INR draws) is the same.
+    """
+    if images is not None and index is not None:
+        return images[index.to(images.device)].to(net.weights[0].device, net.weights[0].dtype)
+    with torch.no_grad():
+        return render(net, IMAGE_SHAPE).clamp(0.0, 1.0)
+
+
+def per_image_mse(rendered: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``(B,)``: mean over (C, H, W) of the squared error of each image."""
+    return (rendered - target).pow(2).flatten(1).mean(dim=1)
+
+
+def examples_figure(table, checkpoints: list[str], stores: list[str], n_examples: int = 4):
+    """A drawer ``draw(path)`` of test INRs: original, dilated target, and each model's edit.
+
+    ``checkpoints`` are the best.pt of one seed per row (in row order, first column's view).
+    """
+
+    def draw(path) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import torch
+
+        from scalegmn.cache import load_split
+        from scalegmn.train import load_checkpoint
+
+        split = load_split(stores[0])
+        idx = torch.arange(min(n_examples, split.size))
+        batch = split.get(idx)
+        originals = source_images(batch.net, getattr(split, "images", None), batch.index)
+        panels = [("before (INR)", render(batch.net, IMAGE_SHAPE)), ("target (dilated)", dilate(originals))]
+        for row, ckpt in zip(table.rows, checkpoints, strict=False):
+            model, _ = load_checkpoint(ckpt)
+            with torch.no_grad():
+                dw, db = model(batch)
+                panels.append((row.label, render(apply_delta(batch.net, dw, db), IMAGE_SHAPE)))
+        fig, axes = plt.subplots(len(panels), len(idx), figsize=(1.3 * len(idx), 1.35 * len(panels)), squeeze=False)
+        for r, (label, imgs) in enumerate(panels):
+            for c in range(len(idx)):
+                ax = axes[r][c]
+                ax.imshow(imgs[c, 0].detach().cpu().clamp(0, 1).numpy(), cmap="gray", vmin=0, vmax=1)
+                ax.set_xticks([])
+                ax.set_yticks([])
+            axes[r][0].set_ylabel(label, fontsize=7)
+        fig.suptitle(f"{table.name}: test INRs before and after the learned edit", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+
+    return draw

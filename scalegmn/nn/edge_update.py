@@ -1,0 +1,52 @@
+"""Edge updates (scalegmn-spec §2.3).
+
+Scale/sign (equivariant): ``e' = Γ_E e ⊙ φ_E([τ(h_src) ‖ τ(h_dst)])``. ``e`` on j -> i scales
+by ``q_i / q_j``; Γ_E is linear without bias and the φ_E input is invariant, so ``e'`` scales
+like ``e``. Permutation only: ``e' = φ_E([e ‖ h_src ‖ h_dst])``.
+
+φ_E's first Linear is split by input part and evaluated once per node, then the two node parts
+are gathered and added per edge: the original evaluates it per edge.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from scalegmn.nn.invariant import Tau
+from scalegmn.nn.mlp import MLP, split_first_linear
+
+
+class EdgeUpdate(nn.Module):
+    """Scale/sign-equivariant edge update."""
+
+    def __init__(self, d: int, d_out: int, tau: Tau, *, d_hid: int, layer_norm: bool,
+                 dropout: float) -> None:
+        super().__init__()
+        self.tau = tau
+        self.gamma = nn.Linear(d, d_out, bias=False)
+        self.phi = MLP(2 * d, d_out, d_hid, layer_norm=layer_norm, dropout=dropout)
+        self.d = d
+
+    def forward(self, h: torch.Tensor, e: torch.Tensor, pair, node_odd: torch.Tensor | None
+                ) -> torch.Tensor:
+        """``pair(a, b)``: ``a[src] + b[dst]`` per edge (swapped for backward edges)."""
+        t = self.tau(h, node_odd)
+        w_src, w_dst = split_first_linear(self.phi, [self.d, self.d])
+        pre = pair(t @ w_src.T, t @ w_dst.T + self.phi.first.bias)
+        return self.gamma(e) * self.phi.hidden(pre)
+
+
+class PermEdgeUpdate(nn.Module):
+    """Permutation-only edge update ``φ_E([e ‖ h_src ‖ h_dst])``."""
+
+    def __init__(self, d: int, d_out: int, *, d_hid: int, layer_norm: bool, dropout: float) -> None:
+        super().__init__()
+        self.phi = MLP(3 * d, d_out, d_hid, layer_norm=layer_norm, dropout=dropout)
+        self.d = d
+
+    def forward(self, h: torch.Tensor, e: torch.Tensor, pair, node_odd: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        w_e, w_src, w_dst = split_first_linear(self.phi, [self.d] * 3)
+        pre = e @ w_e.T + pair(h @ w_src.T, h @ w_dst.T + self.phi.first.bias)
+        return self.phi.hidden(pre)

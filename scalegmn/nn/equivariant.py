@@ -1,0 +1,95 @@
+"""Scale-equivariant blocks: ScaleEq and ReScaleEq (scalegmn-spec §2.3).
+
+Group action: every row ``x`` belongs to one neuron (or the target/sender of one message) with a
+multiplier ``q`` (``q ∈ {±1}`` sign, ``q > 0`` scale, ``q = 1`` on input/output neurons).
+
+- ``ScaleEq(x; a) = Γ x ⊙ ScaleInv(x; a)``: Γ is linear without bias, so ``Γ(q x) = q Γ x``, and
+  ScaleInv is invariant: ``ScaleEq(q x) = q ScaleEq(x)``.
+- Input/output rows have no symmetry: they use ``Γ x ⊙ φ_io([x ‖ a])`` or, with
+  ``mlp_on_io``, ``φ_io([x ‖ a])`` alone; ``n_io_mlps = 2`` gives inputs and outputs their own φ.
+- ``ReScaleEq(e, h)_{j→i} = Γ_e e_{j→i} ⊙ Γ_v h_j``: ``e`` scales by ``q_i / q_j``, ``h_j`` by
+  ``q_j``, the product by ``q_i`` — an equivariant message for target i.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from scalegmn.nn.graph_batch import HIDDEN, INPUT, OUTPUT, RowGroups
+from scalegmn.nn.invariant import ScaleInv, Tau
+from scalegmn.nn.mlp import MLP
+
+
+class ScaleEq(nn.Module):
+    """``Γ x ⊙ ScaleInv(x; a)`` on hidden rows, a plain (or gated) MLP on input/output rows."""
+
+    def __init__(
+        self,
+        d_in: int,
+        d_extra: int,
+        d_out: int,
+        tau: Tau,
+        *,
+        d_hid: int,
+        n_io_mlps: int = 1,
+        mlp_on_io: bool = False,
+        layer_norm: bool = True,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        kw = dict(d_hid=d_hid, layer_norm=layer_norm, dropout=dropout)
+        self.gamma = nn.Linear(d_in, d_out, bias=False)
+        self.inv = ScaleInv(d_in, d_extra, d_out, tau, **kw)
+        self.io = nn.ModuleList(MLP(d_in + d_extra, d_out, **kw) for _ in range(n_io_mlps))
+        self.mlp_on_io = mlp_on_io
+        self.d_out = d_out
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        a: torch.Tensor | None,
+        odd: torch.Tensor | None,
+        groups: RowGroups,
+    ) -> torch.Tensor:
+        parts = []
+        xs, as_, odds = groups.split(x), groups.split(a), groups.split(odd)
+        for role in (INPUT, HIDDEN, OUTPUT):
+            xr, ar = xs[role], as_[role]
+            if xr.shape[0] == 0:
+                parts.append(x.new_zeros(0, self.d_out))
+                continue
+            if role == HIDDEN:
+                parts.append(self.gamma(xr) * self.inv(xr, ar, odds[role]))
+                continue
+            mlp = self.io[0] if (len(self.io) == 1 or role == INPUT) else self.io[1]
+            g = mlp(xr if ar is None else torch.cat([xr, ar], dim=-1))
+            parts.append(g if self.mlp_on_io else self.gamma(xr) * g)
+        return groups.combine(parts)
+
+
+class ReScaleEq(nn.Module):
+    """``Γ_e e ⊙ Γ_v h[sender]`` per edge; ``Γ_v h`` is computed once per node and combined by
+    ``with_sender`` (:meth:`FlatGraph.with_src` or ``with_dst``)."""
+
+    def __init__(self, d_edge: int, d_node: int, d_out: int) -> None:
+        super().__init__()
+        self.gamma_e = nn.Linear(d_edge, d_out, bias=False)
+        self.gamma_v = nn.Linear(d_node, d_out, bias=False)
+
+    def forward(self, e: torch.Tensor, h: torch.Tensor, with_sender) -> torch.Tensor:
+        return with_sender(self.gamma_e(e), self.gamma_v(h))
+
+
+def inverse_edge(e: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
+    """``e / ‖e‖²``: an edge state that scales by ``c`` maps to one scaling by ``1/c``.
+
+    Backward messages of ScaleGMN-B need edge features that scale as ``q_j / q_k`` on the edge
+    j -> k, the inverse of the forward law. Inverting the whole vector (not each entry) keeps
+    zero-padded kernel slots at 0; a zero edge stays 0. ``‖e‖²`` is clamped below at ``eps``:
+    with ``eps = 0`` (default) the map is exactly equivariant; ``eps > 0`` bounds the result by
+    ``1 / sqrt(eps)`` at the price of equivariance for edges with ``‖e‖² < eps``.
+    """
+    n2 = e.square().sum(dim=-1, keepdim=True)
+    n2 = n2.clamp_min(eps) if eps > 0 else n2
+    return e / torch.where(n2 > 0, n2, torch.ones_like(n2))

@@ -1,0 +1,100 @@
+"""Invariant maps τ and the ScaleInv block (scalegmn-spec §2.3).
+
+Group actions (per row ``x ∈ R^k``, one scalar ``q`` acting on the whole row):
+
+- sign, ``tau="abs"``: ``τ(x) = |x|``; ``τ(q x) = τ(x)`` for ``q ∈ {±1}``.
+- sign, ``tau="sym"``: ``τ(x) = ρ(x) + ρ(-x)``, ρ an MLP ``k -> k``; symmetric in ``x -> -x``.
+- scale: ``τ(x) = x / (‖x‖₂ + ε)`` over the whole row; invariant for ``q > 0`` (up to ε).
+- hetero: ``τ(x) = s τ_sign(x) + (1 - s) τ_scale(x)`` with ``s`` the row's graph odd flag
+  (tanh/sine graphs: sign group; ReLU graphs: positive scaling).
+- permutation: ``τ(x) = x`` (no scaling symmetry).
+
+``ScaleInv(x; a) = φ([τ(x) ‖ a])``: invariant whenever the extra features ``a`` are (positional
+encodings of node types are). For hetero, each group has its own φ, as in the original:
+``s φ_sign([τ_sign(x) ‖ a]) + (1 - s) φ_scale([τ_scale(x) ‖ a])``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from scalegmn.nn.mlp import MLP
+
+SYMMETRIES = ("sign", "scale", "hetero", "permutation")
+TAUS = ("abs", "sym")
+
+
+class Tau(nn.Module):
+    """The invariant map τ for one symmetry; ``forward(x, odd)`` with ``odd`` ``(R,)`` bool."""
+
+    def __init__(
+        self,
+        k: int,
+        symmetry: str,
+        tau: str = "abs",
+        *,
+        d_hid: int = 128,
+        layer_norm: bool = True,
+        dropout: float = 0.0,
+        eps: float = 1e-10,
+    ) -> None:
+        super().__init__()
+        if symmetry not in SYMMETRIES:
+            raise ValueError(f"symmetry {symmetry!r}: use one of {SYMMETRIES}")
+        if tau not in TAUS:
+            raise ValueError(f"tau {tau!r}: use one of {TAUS}")
+        self.symmetry, self.tau, self.eps = symmetry, tau, eps
+        uses_rho = symmetry in ("sign", "hetero") and tau == "sym"
+        self.rho = MLP(k, k, d_hid, layer_norm=layer_norm, dropout=dropout) if uses_rho else None
+
+    def sign_part(self, x: torch.Tensor) -> torch.Tensor:
+        if self.rho is None:
+            return x.abs()
+        # ρ(x) + ρ(-x) with both Linears shared: W1(-x) = -(W1 x), and the second Linear is
+        # applied once to the sum: half the matmuls of two ρ calls, same result.
+        rho = self.rho
+        u = x @ rho.first.weight.T
+        pos = rho.dropout(rho.act(rho.norm(u + rho.first.bias)))
+        neg = rho.dropout(rho.act(rho.norm(rho.first.bias - u)))
+        return torch.nn.functional.linear(pos + neg, rho.second.weight, 2 * rho.second.bias)
+
+    def scale_part(self, x: torch.Tensor) -> torch.Tensor:
+        return x / (torch.linalg.vector_norm(x, dim=-1, keepdim=True) + self.eps)
+
+    def forward(self, x: torch.Tensor, odd: torch.Tensor | None = None) -> torch.Tensor:
+        if self.symmetry == "sign":
+            return self.sign_part(x)
+        if self.symmetry == "scale":
+            return self.scale_part(x)
+        if self.symmetry == "permutation":
+            return x
+        if odd is None:
+            raise ValueError("hetero symmetry needs the per-row odd flags")
+        return torch.where(odd.unsqueeze(-1), self.sign_part(x), self.scale_part(x))
+
+
+class ScaleInv(nn.Module):
+    """``φ([τ(x) ‖ a])``: invariant to the row's scaling group (and to ``a``'s, if any)."""
+
+    def __init__(self, k: int, d_extra: int, d_out: int, tau: Tau, *, d_hid: int,
+                 layer_norm: bool, dropout: float) -> None:
+        super().__init__()
+        self.tau = tau
+        self.phi = MLP(k + d_extra, d_out, d_hid, layer_norm=layer_norm, dropout=dropout)
+        self.phi_scale = None
+        if tau.symmetry == "hetero":
+            self.phi_scale = MLP(k + d_extra, d_out, d_hid, layer_norm=layer_norm, dropout=dropout)
+
+    @staticmethod
+    def _with(t: torch.Tensor, a: torch.Tensor | None) -> torch.Tensor:
+        return t if a is None else torch.cat([t, a], dim=-1)
+
+    def forward(self, x: torch.Tensor, a: torch.Tensor | None, odd: torch.Tensor | None) -> torch.Tensor:
+        if self.phi_scale is None:
+            return self.phi(self._with(self.tau(x, odd), a))
+        if odd is None:
+            raise ValueError("hetero symmetry needs the per-row odd flags")
+        sign = self.phi(self._with(self.tau.sign_part(x), a))
+        scale = self.phi_scale(self._with(self.tau.scale_part(x), a))
+        return torch.where(odd.unsqueeze(-1), sign, scale)

@@ -1,0 +1,171 @@
+"""Message-passing layers: forward ScaleGMN, bidirectional ScaleGMN-B, permutation-only GMN.
+
+Forward layer (scalegmn-spec §2.5), on forward edges j -> i::
+
+    m_i = Σ_{j→i} ScaleEq_msg(Γ_e e_{j→i} ⊙ Γ_v h_j ; a?)      (scales by q_i)
+    h̃_i = ScaleEq_upd([h_i ‖ m_i] ; a_i?)                       (scales by q_i)
+    e'   = EdgeUpdate(h, e)                                      (scales like e)
+
+Bidirectional layer (§2.6) adds backward messages to the sender j of each edge j -> k::
+
+    m_j^b = Σ_{k: j→k} ScaleEq_b(Γ_e^b ẽ_{j→k} ⊙ Γ_v^b h_k)
+
+The original feeds ``ẽ = e`` (which scales by ``q_k / q_j``), so ``m^b`` scales by
+``q_k² / q_j``: not equivariant for positive scaling. Here, by default for scale and hetero,
+``ẽ = e / ‖e‖²`` scales by ``q_j / q_k`` and the message by ``q_j`` as required (see
+:func:`scalegmn.nn.equivariant.inverse_edge`). The backward edge state is updated by its own
+EdgeUpdate for the scale symmetry only, as in the original.
+
+Every layer returns ``(h̃, e', ẽ')``; skip connections and dropout are applied by the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from scalegmn.nn.edge_update import EdgeUpdate, PermEdgeUpdate
+from scalegmn.nn.equivariant import ReScaleEq, ScaleEq, inverse_edge
+from scalegmn.nn.graph_batch import FlatGraph
+from scalegmn.nn.invariant import Tau
+from scalegmn.nn.mlp import MLP, split_first_linear
+
+
+@dataclass(frozen=True)
+class LayerOptions:
+    """What a layer needs from the model config."""
+
+    d: int
+    symmetry: str
+    tau: str
+    layer_norm: bool
+    mlp_dropout: float
+    n_io_mlps: int
+    mlp_on_io: bool
+    pe_msg: bool
+    pe_upd: bool
+    bw_inverse: bool = False
+    bw_eps: float = 0.0
+    bw_update: bool = False
+    checkpoint: bool = False
+
+    def mlp_kw(self) -> dict:
+        return dict(d_hid=self.d, layer_norm=self.layer_norm, dropout=self.mlp_dropout)
+
+    def tau_module(self, k: int) -> Tau:
+        return Tau(k, self.symmetry, self.tau, **self.mlp_kw())
+
+
+class ScaleGMNLayer(nn.Module):
+    """One forward (``bidirectional=False``) or bidirectional ScaleGMN layer."""
+
+    def __init__(self, opt: LayerOptions, *, bidirectional: bool, d_node_out: int,
+                 d_edge_out: int | None) -> None:
+        super().__init__()
+        d = opt.d
+        self.opt, self.bidirectional = opt, bidirectional
+        d_msg_extra = d if opt.pe_msg else 0
+        d_upd_extra = d if opt.pe_upd else 0
+        eq_kw = dict(n_io_mlps=opt.n_io_mlps, mlp_on_io=opt.mlp_on_io, **opt.mlp_kw())
+        self.fwd_rescale = ReScaleEq(d, d, d)
+        self.fwd_msg = ScaleEq(d, d_msg_extra, d, opt.tau_module(d), **eq_kw)
+        if bidirectional:
+            self.bwd_rescale = ReScaleEq(d, d, d)
+            self.bwd_msg = ScaleEq(d, d_msg_extra, d, opt.tau_module(d), **eq_kw)
+        n_in = 3 if bidirectional else 2
+        self.update = ScaleEq(n_in * d, d_upd_extra, d_node_out, opt.tau_module(n_in * d), **eq_kw)
+        self.edge_update = None
+        self.bwd_edge_update = None
+        if d_edge_out is not None:
+            self.edge_update = EdgeUpdate(d, d_edge_out, opt.tau_module(d), **opt.mlp_kw())
+            if bidirectional and opt.bw_update:
+                self.bwd_edge_update = EdgeUpdate(d, d_edge_out, opt.tau_module(d), **opt.mlp_kw())
+
+    def _run(self, fn, *args):
+        """``fn(*args)``, checkpointed when enabled: its per-edge intermediates are recomputed
+        in backward instead of kept (memory per layer: its inputs and outputs only)."""
+        if self.opt.checkpoint and torch.is_grad_enabled():
+            return checkpoint(fn, *args, use_reentrant=False)
+        return fn(*args)
+
+    def _fwd_messages(self, g: FlatGraph, h, e, pe, edge_odd):
+        # The forward ScaleGMN hands messages the target's PE, the bidirectional one the sender's.
+        a = None
+        if self.opt.pe_msg:
+            a = g.gather_src(pe) if self.bidirectional else g.gather_dst(pe)
+        x = self.fwd_rescale(e, h, g.with_src)
+        return g.sum_at_dst(self.fwd_msg(x, a, edge_odd, g.groups("fwd")))
+
+    def _bwd_messages(self, g: FlatGraph, h, bw, pe, edge_odd):
+        bw_feat = inverse_edge(bw, self.opt.bw_eps) if self.opt.bw_inverse else bw
+        x = self.bwd_rescale(bw_feat, h, g.with_dst)
+        a = g.gather_dst(pe) if self.opt.pe_msg else None
+        return g.sum_at_src(self.bwd_msg(x, a, edge_odd, g.groups("bwd")))
+
+    def forward(self, g: FlatGraph, h: torch.Tensor, e: torch.Tensor, bw: torch.Tensor | None,
+                pe: torch.Tensor | None, node_odd, edge_odd):
+        parts = [h, self._run(self._fwd_messages, g, h, e, pe, edge_odd)]
+        if self.bidirectional:
+            parts.append(self._run(self._bwd_messages, g, h, bw, pe, edge_odd))
+        upd_a = pe if self.opt.pe_upd else None
+        h_new = self.update(torch.cat(parts, dim=-1), upd_a, node_odd, g.groups("nodes"))
+        e_new = e
+        if self.edge_update is not None:
+            e_new = self._run(self.edge_update, h, e, g.src_plus_dst, node_odd)
+        if self.bwd_edge_update is not None:
+            bw = self._run(self.bwd_edge_update, h, bw, lambda a, b: g.src_plus_dst(b, a), node_odd)
+        return h_new, e_new, bw
+
+
+class GMNLayer(nn.Module):
+    """Permutation-only GMN layer (scalegmn-spec §2.9): MLP messages ``φ([e ‖ h_sender ‖ a?])``,
+    MLP update ``φ([h ‖ m^f ‖ m^b? ‖ a?])``, edge update ``φ([e ‖ h_src ‖ h_dst])``.
+    Equivariant to permutations of hidden neurons because every op is per row or a sum over
+    neighbours."""
+
+    def __init__(self, opt: LayerOptions, *, bidirectional: bool, d_node_out: int,
+                 d_edge_out: int | None) -> None:
+        super().__init__()
+        d = opt.d
+        self.opt, self.bidirectional = opt, bidirectional
+        d_msg_extra = d if opt.pe_msg else 0
+        self.fwd_msg = MLP(2 * d + d_msg_extra, d, **opt.mlp_kw())
+        self.bwd_msg = MLP(2 * d + d_msg_extra, d, **opt.mlp_kw()) if bidirectional else None
+        n_in = 3 if bidirectional else 2
+        self.update = MLP(n_in * d + (d if opt.pe_upd else 0), d_node_out, **opt.mlp_kw())
+        self.edge_update = None
+        if d_edge_out is not None:
+            self.edge_update = PermEdgeUpdate(d, d_edge_out, **opt.mlp_kw())
+
+    def _message(self, mlp: MLP, e, h, with_sender, a):
+        d = self.opt.d
+        sizes = [d, d] + ([d] if a is not None else [])
+        w = split_first_linear(mlp, sizes)
+        pre = with_sender(e @ w[0].T, h @ w[1].T + mlp.first.bias, torch.add)
+        if a is not None:
+            pre = pre + a @ w[2].T
+        return mlp.hidden(pre)
+
+    def forward(self, g: FlatGraph, h, e, bw, pe, node_odd, edge_odd):
+        if not (self.opt.checkpoint and torch.is_grad_enabled()):
+            return self._forward(g, h, e, bw, pe, node_odd, edge_odd)
+        return checkpoint(self._forward, g, h, e, bw, pe, node_odd, edge_odd, use_reentrant=False)
+
+    def _forward(self, g, h, e, bw, pe, node_odd, edge_odd):
+        fwd_a = None
+        if self.opt.pe_msg:
+            fwd_a = g.gather_src(pe) if self.bidirectional else g.gather_dst(pe)
+        parts = [h, g.sum_at_dst(self._message(self.fwd_msg, e, h, g.with_src, fwd_a))]
+        if self.bidirectional:
+            bwd_a = g.gather_dst(pe) if self.opt.pe_msg else None
+            parts.append(g.sum_at_src(self._message(self.bwd_msg, bw, h, g.with_dst, bwd_a)))
+        if self.opt.pe_upd:
+            parts.append(pe)
+        h_new = self.update(torch.cat(parts, dim=-1))
+        e_new = e
+        if self.edge_update is not None:
+            e_new = self.edge_update(h, e, g.src_plus_dst)
+        return h_new, e_new, bw

@@ -1,0 +1,105 @@
+"""Readouts (scalegmn-spec §2.7, §2.8, §2.9).
+
+- ``LastLayerReadout``: ``y = MLP(flatten(h_outputs))``. Output neurons have ``q = 1`` and their
+  own types, so this is invariant by construction.
+- ``BidirLastLayerReadout``: ``y = MLP([Lin(flatten h_out) ‖ Lin(flatten h_in)])``.
+- ``FullGraphReadout``: ``y = MLP_g([Σ_{i hidden} ScaleInv(h_i) ‖ flatten(h_in, h_out)])``:
+  invariant per hidden neuron, then summed (permutation invariant).
+- ``DeepSetReadout`` (GMN): ``y = MLP_g(Σ_i MLP_l(h_i))`` over all nodes.
+- ``EditingHead`` (equivariant): ``ΔW_l = α_l E_l``, ``Δb_l = β_l H_l`` from the last layer's
+  one-channel edge/node states; they transform exactly like ``W_l``/``b_l``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from scalegmn.graph import from_graph_features
+from scalegmn.nn.graph_batch import HIDDEN, FlatGraph
+from scalegmn.nn.invariant import ScaleInv, Tau
+from scalegmn.nn.mlp import MLP
+
+
+def _io_states(h: torch.Tensor, nodes: torch.Tensor | None, what: str, expected: int) -> torch.Tensor:
+    if nodes is None:
+        raise ValueError(
+            f"this readout flattens the {what} neurons, so every graph in a batch needs the same "
+            f"number of {what}s; use readout 'full_graph' or batch such graphs separately"
+        )
+    if nodes.shape[1] != expected:
+        raise ValueError(f"the model was built for networks with {expected} {what}s, "
+                         f"these have {nodes.shape[1]}")
+    return h[nodes].reshape(nodes.shape[0], -1)
+
+
+class LastLayerReadout(nn.Module):
+    def __init__(self, n_out: int, d: int, d_out: int, **mlp_kw) -> None:
+        super().__init__()
+        self.mlp = MLP(n_out * d, d_out, **mlp_kw)
+        self.n_out = n_out
+
+    def forward(self, h: torch.Tensor, g: FlatGraph) -> torch.Tensor:
+        return self.mlp(_io_states(h, g.out_nodes, "output", self.n_out))
+
+
+class BidirLastLayerReadout(nn.Module):
+    def __init__(self, n_in: int, n_out: int, d: int, d_out: int, **mlp_kw) -> None:
+        super().__init__()
+        self.lin_last = nn.Linear(n_out * d, d)
+        self.lin_first = nn.Linear(n_in * d, d)
+        self.mlp = MLP(2 * d, d_out, **mlp_kw)
+        self.n_in, self.n_out = n_in, n_out
+
+    def forward(self, h: torch.Tensor, g: FlatGraph) -> torch.Tensor:
+        last = self.lin_last(_io_states(h, g.out_nodes, "output", self.n_out))
+        first = self.lin_first(_io_states(h, g.in_nodes, "input", self.n_in))
+        return self.mlp(torch.cat([last, first], dim=-1))
+
+
+class FullGraphReadout(nn.Module):
+    def __init__(self, n_in: int, n_out: int, d: int, d_out: int, tau: Tau, **mlp_kw) -> None:
+        super().__init__()
+        self.inv = ScaleInv(d, 0, d, tau, **mlp_kw)
+        self.mlp = MLP(d + d * (n_in + n_out), d_out, **mlp_kw)
+        self.d, self.n_in, self.n_out = d, n_in, n_out
+
+    def forward(self, h: torch.Tensor, g: FlatGraph) -> torch.Tensor:
+        groups = g.groups("nodes")
+        hid, odd, graph = (groups.take(t, HIDDEN) for t in (h, g.node_odd(), g.node_graph))
+        pooled = h.new_zeros(g.num_graphs, self.d).index_add(0, graph, self.inv(hid, None, odd))
+        io = torch.cat([_io_states(h, g.in_nodes, "input", self.n_in),
+                        _io_states(h, g.out_nodes, "output", self.n_out)], dim=-1)
+        return self.mlp(torch.cat([pooled, io], dim=-1))
+
+
+class DeepSetReadout(nn.Module):
+    def __init__(self, d: int, d_out: int, **mlp_kw) -> None:
+        super().__init__()
+        self.local = MLP(d, d, **mlp_kw)
+        self.mlp = MLP(d, d_out, **mlp_kw)
+        self.d = d
+
+    def forward(self, h: torch.Tensor, g: FlatGraph) -> torch.Tensor:
+        pooled = h.new_zeros(g.num_graphs, self.d).index_add(0, g.node_graph, self.local(h))
+        return self.mlp(pooled)
+
+
+class EditingHead(nn.Module):
+    """Learned per-layer scales (init ``out_scale``) on the last layer's node/edge outputs."""
+
+    def __init__(self, n_layers: int, out_scale: float) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.full((n_layers,), float(out_scale)))
+        self.beta = nn.Parameter(torch.full((n_layers,), float(out_scale)))
+
+    def forward(self, h: torch.Tensor, e: torch.Tensor, g: FlatGraph):
+        if g.spec is None:
+            raise ValueError("the editing head needs every graph in a batch to share one architecture")
+        node = g.per_graph_nodes(h[:, 0])
+        edge = g.per_graph_edges(e)
+        weights, biases = from_graph_features(g.spec, node, edge)
+        return (
+            tuple(self.alpha[i] * w for i, w in enumerate(weights)),
+            tuple(self.beta[i] * b for i, b in enumerate(biases)),
+        )

@@ -1,0 +1,87 @@
+"""Names, dataset root folders and sizes of the stand-in zoos (stdlib only).
+
+Kept free of torch so configuration checks can validate a ``size`` when the Snakefile is
+parsed: ``resolve_size(name, size)`` raises :class:`~scalegmn.errors.ConfigError` on a typo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from scalegmn.errors import ConfigError
+
+STANDINS = ("mnist_inr", "fmnist_inr", "cifar10_inr", "cifar10_gs", "svhn_gs")
+
+_ROOT_NAMES = {
+    "mnist_inr": "mnist-inrs",
+    "fmnist_inr": "fmnist_inrs",
+    "cifar10_inr": "siren_cifar_wts",
+    "cifar10_gs": "cifar10",
+    "svhn_gs": "svhn_cropped",
+}
+
+#: Counts per size and zoo. Keys:
+#:   mnist_inr / fmnist_inr: ``n_train``, ``n_test`` (INRs per split), ``fit_steps`` (Adam steps).
+#:   cifar10_inr: ``n_images`` (base INRs; idx cut 75% train / 8.33% val / 16.67% test),
+#:     ``n_aug`` (aug copies, each refitting the train images), ``fit_steps``.
+#:   cifar10_gs / svhn_gs: ``n_runs`` (9 checkpoints each), ``train_steps`` (Adam steps of
+#:     batch 16 standing for the zoo's 86 epochs), ``n_pool`` (training images the runs draw
+#:     their subsets from), ``n_test_images`` (test set shared by all runs).
+SIZES: dict[str, dict[str, dict[str, int]]] = {
+    "tiny": {
+        "mnist_inr": {"n_train": 24, "n_test": 8, "fit_steps": 150},
+        "fmnist_inr": {"n_train": 24, "n_test": 8, "fit_steps": 150},
+        "cifar10_inr": {"n_images": 24, "n_aug": 1, "fit_steps": 100},
+        "cifar10_gs": {"n_runs": 16, "train_steps": 160, "n_pool": 600, "n_test_images": 200},
+        "svhn_gs": {"n_runs": 16, "train_steps": 160, "n_pool": 600, "n_test_images": 200},
+    },
+    "small": {
+        "mnist_inr": {"n_train": 300, "n_test": 60, "fit_steps": 150},
+        "fmnist_inr": {"n_train": 300, "n_test": 60, "fit_steps": 150},
+        "cifar10_inr": {"n_images": 240, "n_aug": 1, "fit_steps": 100},
+        "cifar10_gs": {"n_runs": 96, "train_steps": 240, "n_pool": 2000, "n_test_images": 300},
+        "svhn_gs": {"n_runs": 96, "train_steps": 240, "n_pool": 2000, "n_test_images": 300},
+    },
+    "default": {
+        "mnist_inr": {"n_train": 1000, "n_test": 200, "fit_steps": 150},
+        "fmnist_inr": {"n_train": 1000, "n_test": 200, "fit_steps": 150},
+        "cifar10_inr": {"n_images": 720, "n_aug": 1, "fit_steps": 100},
+        "cifar10_gs": {"n_runs": 300, "train_steps": 240, "n_pool": 3000, "n_test_images": 300},
+        "svhn_gs": {"n_runs": 300, "train_steps": 240, "n_pool": 3000, "n_test_images": 300},
+    },
+}
+
+
+def default_root_name(name: str) -> str:
+    """Folder name of a stand-in's dataset root, as the real archive extracts."""
+    _check_name(name)
+    return _ROOT_NAMES[name]
+
+
+def _check_name(name: str) -> None:
+    if name not in STANDINS:
+        raise ConfigError("standins", f"unknown stand-in {name!r}; use one of {list(STANDINS)}")
+
+
+def resolve_size(name: str, size: str | Mapping[str, int]) -> dict[str, int]:
+    """The counts for stand-in ``name``: a named size, or a dict overriding ``"default"``.
+
+    Raises:
+        ConfigError: unknown size name, unknown count key, or a count that is not a positive
+            integer.
+    """
+    _check_name(name)
+    if isinstance(size, str):
+        if size not in SIZES:
+            raise ConfigError(
+                "size", f"unknown size {size!r}; use one of {list(SIZES)} or a dict of counts"
+            )
+        return dict(SIZES[size][name])
+    counts = dict(SIZES["default"][name])
+    for key, value in size.items():
+        if key not in counts:
+            raise ConfigError(f"size.{key}", f"not a count of {name}; use keys {sorted(counts)}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"size.{key}", f"must be a positive integer, got {value!r}")
+        counts[key] = value
+    return counts

@@ -1,0 +1,354 @@
+"""Build the five offline stand-in zoos in the exact on-disk formats of the real datasets.
+
+Each stand-in is written through :mod:`scalegmn.formats` into a dataset root folder named as
+the real archive extracts (:func:`default_root_name`), so every loader, split rule and cache
+builder runs unchanged on it:
+
+- ``mnist_inr``: DWS SIRENs fitted to real handwritten digits (scikit-learn), plus the digits
+  as torchvision ``MNIST/raw`` idx files and the decoys of the real archive.
+- ``fmnist_inr``: DWS SIRENs fitted to 10 classes of drawn glyphs, with ``splits.json`` and
+  the glyphs as ``FashionMNIST/raw`` idx files.
+- ``cifar10_inr``: NFN SIRENs fitted to colour glyphs, with ``aug`` copies (new fits of the
+  train images from fresh inits).
+- ``cifar10_gs`` / ``svhn_gs``: Small CNN Zoo runs of relu and tanh CNNs with varied
+  hyperparameters, 9 checkpoints each, ``weights.npy`` + ``metrics.csv.gz`` + ``layout.csv``
+  and NFN's split CSV (with its stray ``0`` line).
+
+A build is deterministic for a seed (same seed -> byte-identical files, with the same torch
+build and thread count), atomic (built in a hidden temporary folder next to ``root``, then
+renamed) and writes ``root/standin_report.json`` with its size, timing and quality figures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from scalegmn.formats import cifar_inr, cnn_zoo, fmnist_inr, mnist_images, mnist_inr
+from scalegmn.formats.statedict import state_dict_from_network
+from scalegmn.formats.torchfile import save_state_dict
+from scalegmn.network import Network, dws_siren_spec, nfn_siren_spec
+from scalegmn.standins import images as img
+from scalegmn.standins.cnn_train import (
+    BATCH_SIZE,
+    CHECKPOINT_EPOCHS,
+    sample_run_configs,
+    train_cnn_zoo,
+)
+from scalegmn.standins.siren_fit import fit_sirens, init_dws, init_nfn, psnr
+from scalegmn.standins.sizes import SIZES, STANDINS, default_root_name, resolve_size
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SIZES", "STANDINS", "build_standin", "default_root_name", "resolve_size"]
+
+REPORT_FILE = "standin_report.json"
+
+
+def _generator(name: str, seed: int) -> torch.Generator:
+    """One generator per (zoo, seed): the zoos of one seed are independent of each other."""
+    return torch.Generator().manual_seed(int(seed) * len(STANDINS) + STANDINS.index(name))
+
+
+def _single(batch: Network, k: int) -> Network:
+    return Network(
+        batch.spec, tuple(w[k] for w in batch.weights), tuple(b[k] for b in batch.biases)
+    )
+
+
+def _psnr_summary(
+    net: Network, targets: torch.Tensor, value_range: tuple[float, float]
+) -> dict[str, float]:
+    values = psnr(net, targets, value_range)
+    hidden_bias = max(float(b.abs().max()) for b in net.biases[:-1])
+    return {
+        "psnr_mean": round(float(values.mean()), 3),
+        "psnr_min": round(float(values.min()), 3),
+        "max_abs_hidden_bias": round(hidden_bias, 5),
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# INR zoos
+# ------------------------------------------------------------------------------------------
+def _write_mnist_decoys(root: Path, zoo: Network) -> None:
+    """What the real archive holds besides the INRs (datasets.md §1.1 [3p]): AppleDouble junk,
+    a statistics file and a CIFAR INR folder whose name contains "train"."""
+    junk = root / "__MACOSX" / "mnist_png_training_0_0" / "checkpoints"
+    junk.mkdir(parents=True)
+    (junk / "._model_final.pth").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")
+    stats = {
+        kind: {
+            "mean": [t.mean(0) for t in tensors],
+            "std": [t.std(0) for t in tensors],
+        }
+        for kind, tensors in (("weights", zoo.weights), ("biases", zoo.biases))
+    }
+    torch.save(stats, root / "statistics.pth")
+    decoy = root / "cifar10_png_train_3_0" / "checkpoints" / "model_final.pth"
+    save_state_dict(decoy, state_dict_from_network(_single(zoo, 0), mnist_inr.KEY_PAIRS))
+
+
+def _build_mnist(root: Path, counts: dict[str, int], gen: torch.Generator) -> dict[str, Any]:
+    n_train, n_test = counts["n_train"], counts["n_test"]
+    train_pool, test_pool = img.split_digit_pool(n_test, gen)
+    train_u8, train_y = img.digit_images(n_train, gen, pool=train_pool)
+    test_u8, test_y = img.digit_images(n_test, gen, pool=test_pool)
+    images_u8 = torch.cat([train_u8, test_u8])
+    targets = img.to_unit(images_u8).unsqueeze(1)  # ToTensor: pixel/255, (N, 1, 28, 28)
+    init = init_dws(dws_siren_spec(), n_train + n_test, gen)
+    zoo = fit_sirens(init, targets, steps=counts["fit_steps"], lr=1e-2, label="mnist_inr")
+    labels = torch.cat([train_y, test_y]).tolist()
+    for k in range(n_train + n_test):
+        split, image_id = ("training", k) if k < n_train else ("testing", k - n_train)
+        mnist_inr.write_network(
+            root, _single(zoo, k), split=split, label=labels[k], image_id=image_id
+        )
+    for split, u8, y in (("training", train_u8, train_y), ("testing", test_u8, test_y)):
+        mnist_images.write_idx_images(mnist_images.raw_file(root, split, "images"), u8.numpy())
+        mnist_images.write_idx_labels(mnist_images.raw_file(root, split, "labels"), y.numpy())
+    _write_mnist_decoys(root, zoo)
+    return {"n_networks": n_train + n_test, "quality": _psnr_summary(zoo, targets, (0.0, 1.0))}
+
+
+def _build_fmnist(root: Path, counts: dict[str, int], gen: torch.Generator) -> dict[str, Any]:
+    n_train, n_test = counts["n_train"], counts["n_test"]
+    images_u8, labels_t = img.glyph_images(n_train + n_test, gen)
+    targets = img.to_unit(images_u8).unsqueeze(1)
+    init = init_dws(dws_siren_spec(), n_train + n_test, gen)
+    zoo = fit_sirens(init, targets, steps=counts["fit_steps"], lr=1e-2, label="fmnist_inr")
+    labels = labels_t.tolist()
+    for k in range(n_train + n_test):
+        split, index = ("train", k) if k < n_train else ("test", k - n_train)
+        fmnist_inr.write_network(root, _single(zoo, k), split=split, index=index, label=labels[k])
+    # the real split takes val (1/12 of train, 5k of 60k) at random from train/
+    n_val = max(1, round(n_train / 12))
+    val = sorted(torch.randperm(n_train, generator=gen)[:n_val].tolist())
+    train = sorted(set(range(n_train)) - set(val))
+    fmnist_inr.write_splits(
+        root,
+        {
+            "train": [f"train/model_{i}.pth" for i in train],
+            "val": [f"train/model_{i}.pth" for i in val],
+            "test": [f"test/model_{i}.pth" for i in range(n_test)],
+        },
+    )
+    for split, sl in (("training", slice(0, n_train)), ("testing", slice(n_train, None))):
+        path = mnist_images.raw_file(root, split, "images", dataset="FashionMNIST")
+        mnist_images.write_idx_images(path, images_u8[sl].numpy())
+        path = mnist_images.raw_file(root, split, "labels", dataset="FashionMNIST")
+        mnist_images.write_idx_labels(path, labels_t[sl].numpy())
+    return {"n_networks": n_train + n_test, "quality": _psnr_summary(zoo, targets, (0.0, 1.0))}
+
+
+def cifar_cut_points(n_images: int) -> tuple[int, int]:
+    """Index cut points (train end, val end) in the real proportions 45k / 5k / 10k of 60k."""
+    return round(n_images * 0.75), round(n_images * 50 / 60)
+
+
+def _build_cifar_inr(root: Path, counts: dict[str, int], gen: torch.Generator) -> dict[str, Any]:
+    n_images, n_aug = counts["n_images"], counts["n_aug"]
+    n_train, _ = cifar_cut_points(n_images)
+    images_u8, labels_t = img.colour_glyph_images(n_images, gen)
+    # ToTensor then Normalize(0.5, 0.5): (N, 3, 32, 32) in [-1, 1]
+    targets = img.to_unit(images_u8).permute(0, 3, 1, 2) * 2.0 - 1.0
+    spec = nfn_siren_spec()
+    steps = counts["fit_steps"]
+    zoo = fit_sirens(
+        init_nfn(spec, n_images, gen), targets, steps=steps, lr=3e-3, label="cifar10_inr"
+    )
+    labels = labels_t.tolist()
+    for k in range(n_images):
+        cifar_inr.write_network(root, _single(zoo, k), label=labels[k], idx=k)
+    quality = _psnr_summary(zoo, targets, (-1.0, 1.0))
+    aug_psnr = []
+    for a in range(n_aug):
+        aug = fit_sirens(
+            init_nfn(spec, n_train, gen),
+            targets[:n_train],
+            steps=steps,
+            lr=3e-3,
+            label=f"cifar10_inr aug{a}",
+        )
+        for k in range(n_train):
+            cifar_inr.write_network(root, _single(aug, k), label=labels[k], idx=k, aug=a)
+        aug_psnr.append(_psnr_summary(aug, targets[:n_train], (-1.0, 1.0)))
+    if aug_psnr:
+        quality["aug_psnr_mean"] = round(sum(q["psnr_mean"] for q in aug_psnr) / len(aug_psnr), 3)
+        quality["max_abs_hidden_bias"] = max(
+            [quality["max_abs_hidden_bias"]] + [q["max_abs_hidden_bias"] for q in aug_psnr]
+        )
+    return {"n_networks": n_images + n_aug * n_train, "quality": quality}
+
+
+# ------------------------------------------------------------------------------------------
+# CNN zoos
+# ------------------------------------------------------------------------------------------
+def _quantiles(values: torch.Tensor) -> dict[str, float]:
+    q = torch.quantile(
+        values.double(), torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0], dtype=torch.float64)
+    )
+    return {
+        k: round(float(v), 4)
+        for k, v in zip(("min", "q25", "median", "q75", "max"), q, strict=True)
+    }
+
+
+def _build_cnn_zoo(
+    root: Path,
+    counts: dict[str, int],
+    gen: torch.Generator,
+    *,
+    kind: str,
+    dataset: str,
+    split_name: str,
+) -> dict[str, Any]:
+    n_runs = counts["n_runs"]
+    train_x, train_y = img.zoo_images(kind, counts["n_pool"], gen)
+    test_x, test_y = img.zoo_images(kind, counts["n_test_images"], gen)
+    configs = sample_run_configs(n_runs, gen)
+    ck = train_cnn_zoo(
+        configs,
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        train_steps=counts["train_steps"],
+        gen=gen,
+        label=dataset,
+    )
+    n_ck = len(CHECKPOINT_EPOCHS)
+    # weight rows only depend on the layout, not on the activation
+    batch = Network(ck.spec_by_run[0], ck.weights, ck.biases)
+    rows = cnn_zoo.network_to_rows(batch).reshape(n_runs * n_ck, -1)
+    if not np.isfinite(rows).all():
+        raise RuntimeError(
+            f"{dataset}: a CNN run diverged to NaN/Inf; lower the learning-rate range"
+        )
+    run = np.repeat(np.arange(n_runs), n_ck)  # rows are run-major, like the real zoo
+
+    def per_run(values: torch.Tensor) -> np.ndarray:
+        return values.double().numpy()[run]
+
+    metrics = pd.DataFrame(
+        {
+            "config.activation": np.asarray(configs.activation, dtype=object)[run],
+            "config.b_init": "zeros",
+            "config.dataset": dataset,
+            "config.dnn_architecture": "cnn",
+            "config.dropout": per_run(configs.dropout),
+            "config.epochs": CHECKPOINT_EPOCHS[-1],
+            "config.epochs_between_checkpoints": 20,
+            "config.init_std": per_run(configs.init_std),
+            "config.l2reg": per_run(configs.l2reg),
+            "config.learning_rate": per_run(configs.learning_rate),
+            "config.num_layers": 3,
+            "config.num_units": 16,
+            "config.optimizer": "adam",
+            "config.random_seed": run,  # the run index (all runs draw from one seeded stream)
+            "config.train_fraction": per_run(configs.train_fraction),
+            "config.w_init": "RandomNormal",
+            "modeldir": [f"standin/{dataset}/run{r:05d}" for r in run],
+            "step": np.tile(np.asarray(CHECKPOINT_EPOCHS), n_runs),
+            "test_accuracy": ck.test_accuracy.double().numpy().reshape(-1),
+            "test_loss": ck.test_loss.double().numpy().reshape(-1),
+            "train_accuracy": ck.train_accuracy.double().numpy().reshape(-1),
+            "train_loss": ck.train_loss.double().numpy().reshape(-1),
+        }
+    )
+    cnn_zoo.write_zoo(root, rows, metrics)
+    perm = torch.randperm(len(rows), generator=gen).numpy()
+    cnn_zoo.write_split_csv(root / f"{split_name}_split.csv", perm)
+    final = ck.test_accuracy[:, -1]
+    is_tanh = torch.tensor([a == "tanh" for a in configs.activation])
+    quality: dict[str, Any] = {"test_accuracy_final": _quantiles(final)}
+    for activation, sel in (("relu", ~is_tanh), ("tanh", is_tanh)):
+        if sel.any():
+            quality[f"test_accuracy_final_{activation}"] = _quantiles(final[sel])
+    quality["batch_size"] = BATCH_SIZE
+    return {"n_networks": len(rows), "n_runs": n_runs, "quality": quality}
+
+
+_BUILDERS: dict[str, Callable[[Path, dict[str, int], torch.Generator], dict[str, Any]]] = {
+    "mnist_inr": _build_mnist,
+    "fmnist_inr": _build_fmnist,
+    "cifar10_inr": _build_cifar_inr,
+    # dataset = config.dataset of the real zoo; split_name = <root>/<split_name>_split.csv
+    "cifar10_gs": partial(_build_cnn_zoo, kind="cifar10", dataset="cifar10", split_name="cifar10"),
+    "svhn_gs": partial(_build_cnn_zoo, kind="svhn", dataset="svhn_cropped", split_name="svhn"),
+}
+
+
+def build_standin(
+    name: str, root: str | Path, *, size: str | Mapping[str, int] = "default", seed: int = 0
+) -> dict[str, Any]:
+    """Write stand-in zoo ``name`` into the dataset root folder ``root``; return its report.
+
+    The zoo is built in a hidden temporary folder next to ``root`` and renamed into place, so
+    a killed build leaves no partial ``root`` (and the next build starts clean). An existing
+    ``root`` is replaced.
+
+    Args:
+        name: one of :data:`STANDINS`.
+        root: the dataset root, e.g. ``data/mnist-inrs`` (see :func:`default_root_name`); keep
+            ``train`` out of its path (the MNIST loaders split on that substring).
+        size: ``"tiny"``, ``"small"``, ``"default"`` or a dict of counts overriding
+            ``"default"`` (keys in :data:`SIZES`).
+        seed: the same seed gives byte-identical files.
+
+    Returns:
+        The report also written to ``root/standin_report.json``: name, size, counts, seed,
+        n_networks, seconds and quality (PSNR for INR zoos; final test-accuracy quantiles,
+        overall and per activation, for CNN zoos).
+    """
+    counts = resolve_size(name, size)
+    root = Path(root)
+    if name == "mnist_inr" and "train" in str(root.resolve()):
+        # the original MNIST split scripts put every path containing "train" into train
+        logger.warning("%s: the path contains 'train'; original MNIST loaders misread it", root)
+    tmp = root.with_name(f".{root.name}.building")
+    old = root.with_name(f".{root.name}.replaced")
+    for stale in (tmp, old):
+        if stale.exists():
+            shutil.rmtree(stale)
+    tmp.mkdir(parents=True)
+    logger.info("building stand-in %s (%s) in %s", name, counts, root)
+    start = time.monotonic()
+    try:
+        result = _BUILDERS[name](tmp, counts, _generator(name, seed))
+        report = {
+            "name": name,
+            "size": size if isinstance(size, str) else "custom",
+            "counts": counts,
+            "seed": int(seed),
+            "root_name": root.name,
+            **result,
+            "seconds": round(time.monotonic() - start, 2),
+        }
+        (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+        if root.exists():
+            os.replace(root, old)
+        os.replace(tmp, root)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info(
+        "stand-in %s: %d networks in %.1f s, quality %s",
+        name,
+        report["n_networks"],
+        report["seconds"],
+        report["quality"],
+    )
+    return report

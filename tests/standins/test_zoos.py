@@ -1,0 +1,218 @@
+"""The stand-in zoos on disk: read back with the format readers, images, splits, decoys,
+metrics, determinism and atomic builds. Built once at size "tiny" (a few seconds)."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from scalegmn.errors import ConfigError
+from scalegmn.formats import cifar_inr, cnn_zoo, fmnist_inr, mnist_images, mnist_inr
+from scalegmn.functional import render
+from scalegmn.network import cnn_zoo_spec, dws_siren_spec, nfn_siren_spec, stack
+from scalegmn.standins.cnn_train import CHECKPOINT_EPOCHS
+from scalegmn.standins.zoos import (
+    SIZES,
+    STANDINS,
+    build_standin,
+    cifar_cut_points,
+    default_root_name,
+    resolve_size,
+)
+
+
+@pytest.fixture(scope="module")
+def zoos(tmp_path_factory):
+    out = tmp_path_factory.mktemp("standins")  # pytest's folder names hold no "train"
+    reports = {
+        name: build_standin(name, out / default_root_name(name), size="tiny", seed=0)
+        for name in STANDINS
+    }
+    return out, reports
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    mse = ((a - b) ** 2).flatten(1).mean(1)
+    return 10 * torch.log10(1.0 / mse)
+
+
+def _tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "standin_report.json"
+    }
+
+
+def test_reports_written_and_complete(zoos):
+    out, reports = zoos
+    for name, report in reports.items():
+        on_disk = json.loads((out / default_root_name(name) / "standin_report.json").read_text())
+        assert on_disk == report
+        assert {"name", "size", "seed", "n_networks", "seconds", "quality"} <= set(report)
+        assert report["name"] == name and report["size"] == "tiny" and report["seed"] == 0
+
+
+def test_mnist_reads_back_with_images_labels_and_decoys(zoos):
+    out, reports = zoos
+    root = out / "mnist-inrs"
+    files = mnist_inr.list_files(root)
+    counts = SIZES["tiny"]["mnist_inr"]
+    assert len(files) == reports["mnist_inr"]["n_networks"] == counts["n_train"] + counts["n_test"]
+    nets = [mnist_inr.read_network(p) for p in files]
+    assert all(n.spec == dws_siren_spec() for n in nets)
+    for split, n in (("training", counts["n_train"]), ("testing", counts["n_test"])):
+        idx_images = torch.from_numpy(mnist_images.read_mnist_images(root, split))
+        idx_labels = mnist_images.read_mnist_labels(root, split)
+        assert idx_images.shape == (n, 28, 28)
+        mine = sorted(
+            (x for x in nets if x.meta["split"] == split), key=lambda x: x.meta["image_id"]
+        )
+        assert [x.meta["image_id"] for x in mine] == list(
+            range(n)
+        )  # image id = row in the idx file
+        assert [x.label for x in mine] == idx_labels.tolist()
+        # the INR renders its own idx image (DWS convention: pixel/255, 'xy' grid, +0.5)
+        renders = render(stack(mine), (28, 28))[:, 0].clamp(0, 1)
+        psnr = _psnr(renders, idx_images.float() / 255)
+        assert psnr.mean() > 23.0 and psnr.min() > 15.0
+        # control: another digit's image does not match
+        assert _psnr(renders, idx_images.roll(1, 0).float() / 255).mean() < psnr.mean() - 8
+    assert (root / "__MACOSX").is_dir() and any((root / "__MACOSX").rglob("*.pth"))
+    assert (root / "statistics.pth").is_file()
+    assert (root / "cifar10_png_train_3_0" / "checkpoints" / "model_final.pth").is_file()
+    assert max(float(b.abs().max()) for n in nets for b in n.biases[:-1]) < np.pi / 2
+
+
+def test_fmnist_reads_back_with_splits_and_images(zoos):
+    out, _ = zoos
+    root = out / "fmnist_inrs"
+    counts = SIZES["tiny"]["fmnist_inr"]
+    files = fmnist_inr.list_files(root)
+    assert len(files) == counts["n_train"] + counts["n_test"]
+    splits = fmnist_inr.read_splits(root)
+    assert len(splits["val"]) == round(counts["n_train"] / 12)
+    assert sorted(splits["train"] + splits["val"]) == sorted(
+        f"train/model_{i}.pth" for i in range(counts["n_train"])
+    )
+    assert not set(splits["train"]) & set(splits["val"])
+    assert splits["test"] == [f"test/model_{i}.pth" for i in range(counts["n_test"])]
+    images = torch.from_numpy(
+        mnist_images.read_mnist_images(root, "training", dataset="FashionMNIST")
+    )
+    labels = mnist_images.read_mnist_labels(root, "training", dataset="FashionMNIST")
+    nets = [
+        fmnist_inr.read_network(root / "train" / f"model_{i}.pth") for i in range(counts["n_train"])
+    ]
+    assert all(n.spec == dws_siren_spec() for n in nets)
+    assert [n.label for n in nets] == labels.tolist()
+    psnr = _psnr(render(stack(nets), (28, 28))[:, 0].clamp(0, 1), images.float() / 255)
+    assert psnr.mean() > 23.0
+
+
+def test_cifar_inrs_contiguous_with_aug_copies(zoos):
+    out, reports = zoos
+    root = out / "siren_cifar_wts"
+    counts = SIZES["tiny"]["cifar10_inr"]
+    n_train, n_val_end = cifar_cut_points(counts["n_images"])
+    assert 0 < n_train < n_val_end < counts["n_images"]
+    base = [cifar_inr.read_network(p) for p in cifar_inr.list_files(root)]
+    assert sorted(n.meta["idx"] for n in base) == list(range(counts["n_images"]))
+    assert all(n.spec == nfn_siren_spec() for n in base)
+    label_of = {n.meta["idx"]: n.label for n in base}
+    assert cifar_inr.list_aug_copies(root) == list(range(counts["n_aug"]))
+    aug = [cifar_inr.read_network(p) for p in cifar_inr.list_files(root, aug=0)]
+    assert sorted(n.meta["idx"] for n in aug) == list(range(n_train))
+    assert all(label_of[n.meta["idx"]] == n.label for n in aug)
+    # a new fit from another init, not a copy
+    a0 = next(n for n in aug if n.meta["idx"] == 0)
+    b0 = next(n for n in base if n.meta["idx"] == 0)
+    assert not torch.equal(a0.weights[1], b0.weights[1])
+    assert reports["cifar10_inr"]["quality"]["psnr_mean"] > 25.0
+    assert reports["cifar10_inr"]["quality"]["max_abs_hidden_bias"] < np.pi / 2
+
+
+@pytest.mark.parametrize(
+    ("name", "folder", "split_name"),
+    [("cifar10_gs", "cifar10", "cifar10"), ("svhn_gs", "svhn_cropped", "svhn")],
+)
+def test_cnn_zoo_files_metrics_and_split(zoos, name, folder, split_name):
+    out, reports = zoos
+    root = out / folder
+    n_runs = SIZES["tiny"][name]["n_runs"]
+    weights = cnn_zoo.open_weights(root)
+    metrics = cnn_zoo.read_metrics(root)
+    assert weights.shape == (9 * n_runs, 4970) and weights.dtype == np.float32
+    assert len(metrics) == len(weights) == reports[name]["n_networks"]
+    assert np.isfinite(weights).all()
+    assert metrics["step"].tolist() == list(CHECKPOINT_EPOCHS) * n_runs  # run-major, ends at 86
+    assert set(metrics["config.activation"]) == {"relu", "tanh"}
+    assert (metrics.groupby("modeldir")["config.activation"].nunique() == 1).all()
+    acc = metrics["test_accuracy"].to_numpy()
+    assert ((acc >= 0) & (acc <= 1)).all()
+    final = metrics.loc[metrics["step"] == 86, "test_accuracy"]
+    assert final.max() - final.min() > 0.15 and final.max() > 0.25  # a real spread
+    for col in (
+        "config.train_fraction",
+        "config.learning_rate",
+        "config.dropout",
+        "train_loss",
+        "test_loss",
+    ):
+        assert col in metrics.columns
+    assert set(metrics["config.train_fraction"]) <= {0.1, 0.25, 0.5, 1.0}
+    # the rows are networks of the zoo architecture; training moved them
+    layout = cnn_zoo.read_layout(root)
+    nets = cnn_zoo.rows_to_network(np.asarray(weights[:9]), layout, metrics["config.activation"][0])
+    assert nets.spec == cnn_zoo_spec(metrics["config.activation"][0])
+    assert not torch.equal(nets.weights[0][0], nets.weights[0][-1])
+    # NFN split CSV: a stray "0" line, then a permutation of all rows
+    csv = root / f"{split_name}_split.csv"
+    assert csv.read_text().splitlines()[0] == "0"
+    idx = cnn_zoo.read_split_csv(csv)
+    assert len(idx) == len(weights) + 1 and sorted(idx[1:]) == list(range(len(weights)))
+
+
+def test_same_seed_same_bytes_other_seed_differs(tmp_path):
+    mnist = {"n_train": 3, "n_test": 2, "fit_steps": 5}
+    svhn = {"n_runs": 2, "train_steps": 10, "n_pool": 40, "n_test_images": 20}
+    digests = {}
+    for tag, seed in (("a", 1), ("b", 1), ("c", 2)):
+        for name, size in (("mnist_inr", mnist), ("svhn_gs", svhn)):
+            root = tmp_path / tag / default_root_name(name)
+            build_standin(name, root, size=size, seed=seed)
+            digests[tag, name] = _tree_digest(root)
+    for name in ("mnist_inr", "svhn_gs"):
+        assert digests["a", name] == digests["b", name]
+        assert digests["a", name] != digests["c", name]
+        assert len(digests["a", name]) > 3
+
+
+def test_build_is_atomic_and_replaces_stale_output(tmp_path):
+    root = tmp_path / "mnist-inrs"
+    stale = tmp_path / ".mnist-inrs.building"  # what a killed build leaves behind
+    stale.mkdir()
+    (stale / "half_written.pth").write_bytes(b"junk")
+    root.mkdir()
+    (root / "old_file").write_text("from an older build")
+    size = {"n_train": 2, "n_test": 1, "fit_steps": 2}
+    build_standin("mnist_inr", root, size=size, seed=0)
+    assert not stale.exists() and not (root / "old_file").exists()
+    assert len(mnist_inr.list_files(root)) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist-inrs"]
+
+
+def test_bad_size_or_name_is_a_one_line_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"size\.n_trian.*n_test"):
+        build_standin("mnist_inr", tmp_path / "mnist-inrs", size={"n_trian": 3})
+    with pytest.raises(ConfigError, match="must be a positive integer"):
+        resolve_size("svhn_gs", {"n_runs": 0})
+    with pytest.raises(ConfigError, match="unknown size 'huge'"):
+        resolve_size("svhn_gs", "huge")
+    with pytest.raises(ConfigError, match="unknown stand-in"):
+        default_root_name("imagenet")
+    assert not (tmp_path / "mnist-inrs").exists()
+    assert resolve_size("svhn_gs", {"n_runs": 5})["n_runs"] == 5

@@ -1,0 +1,23 @@
+"""Rule ingest_dataset: read every network file once into results/data/<ds>/weights.h5."""
+
+import json
+import logging
+from pathlib import Path
+
+from scalegmn.ingest import ingest_dataset
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
+                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+try:
+    p = json.loads(snakemake.params.ingest)  # noqa: F821
+    ingest_dataset(
+        Path(snakemake.input.raw) / p["root"],  # noqa: F821
+        snakemake.output.table,  # noqa: F821
+        snakemake.output.quarantine,  # noqa: F821
+        dataset=p["dataset"],
+        fmt=p["fmt"],
+        on_bad_file=p["on_bad_file"],
+    )
+except Exception as err:  # the one-line reason goes to the job log too
+    logging.getLogger("scalegmn").error("%s", err)
+    raise
