@@ -47,7 +47,7 @@ def build(root: Path, work: Path, name: str, fmt: str, view: dict) -> tuple[floa
     for split in ("train", "val", "test"):
         build_cache(work / f"{name}.h5", work / f"{name}.json", work / f"{name}_{split}.zarr",
                     view=view, split=split, provenance={})
-    return time.perf_counter() - t0, table.size
+    return time.perf_counter() - t0, table["n_networks"]
 
 
 def main() -> int:

@@ -68,9 +68,7 @@ def child(preset_name: str, batch_size: int, ckpt: bool, steps: int) -> dict:
         opt.step()
 
     model.train()
-    with FlopCounterMode(display=False) as counter:  # also the warm-up step
-        step()
-    flops = counter.get_total_flops() / batch_size
+    step()  # warm-up
     times = []
     for _ in range(steps):
         t = time.perf_counter()
@@ -83,13 +81,22 @@ def child(preset_name: str, batch_size: int, ckpt: bool, steps: int) -> dict:
             t = time.perf_counter()
             model(batch)
             infer.append(time.perf_counter() - t)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # FLOPs per network do not depend on the batch size; count them last, on a small batch,
+    # because the counting mode itself holds memory.
+    model.train()
+    batch = WeightBatch(random_network(spec, (4,), scale=0.1, dtype=torch.float32),
+                        y=torch.randint(0, 10, (4,)))
+    with FlopCounterMode(display=False) as counter:
+        step()
+    flops = counter.get_total_flops() / 4
     return {
         "preset": preset_name,
         "batch_size": batch_size,
         "checkpoint": ckpt,
         "train_networks_per_s": batch_size / statistics.median(times),
         "infer_networks_per_s": batch_size / statistics.median(infer),
-        "peak_mem_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mem_mb": peak_mb,
         "flops_per_network": flops,
         "threads": torch.get_num_threads(),
     }

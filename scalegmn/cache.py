@@ -187,6 +187,13 @@ class CachedSplit:
     For one layout, ``spec`` is the architecture (for a mixed relu+tanh zoo the layout is
     shared: ``spec`` is the ReLU one and ``sign_mask`` says which are tanh). For mixed layouts
     ``spec`` raises; use :meth:`groups`.
+
+    Attributes:
+        size: number of networks; ``y``: ``(N,)`` long labels or float targets;
+        task_kind: "classification" | "regression"; n_classes: int or None;
+        sign_mask: ``(N,)`` bool (True = odd activation) when activations are mixed, else None;
+        sources: per-network source ids; images: ``(N, 1, 28, 28)`` float in [0, 1] or None;
+        attrs: the store's provenance attributes (plus ``path``).
     """
 
     specs: list[NetworkSpec]

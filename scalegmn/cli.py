@@ -24,7 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = argparse.ArgumentParser(
         prog="scalegmn",
         description="Scale Equivariant Graph Metanetworks: tools around the Snakemake pipeline.",
@@ -32,23 +32,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"scalegmn {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_text) in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(_module=module)
-        p.set_defaults(_parser=p)
-    return parser
+    subparsers = {
+        name: sub.add_parser(name, help=help_text, description=help_text)
+        for name, (_module, help_text) in SUBCOMMANDS.items()
+    }
+    return parser, subparsers
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
-    # Two passes: the first finds the subcommand, whose module then adds its own arguments.
-    known, _ = parser.parse_known_args(argv)
-    if known.command is None:
+    parser, subparsers = build_parser()
+    # The subcommand is the first word naming one; its module then adds its own arguments
+    # (before parsing, so `scalegmn inspect --help` lists them).
+    command = next((a for a in argv if a in SUBCOMMANDS), None)
+    if command is None:
+        parser.parse_args(argv)  # handles --help / --version / errors
         parser.print_help()
         return 0
-    module = importlib.import_module(known._module)
-    module.add_arguments(known._parser)
+    module = importlib.import_module(SUBCOMMANDS[command][0])
+    module.add_arguments(subparsers[command])
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except ScaleGMNError as err:
-        print(f"scalegmn {known.command}: error: {err}", file=sys.stderr)
+        print(f"scalegmn {command}: error: {err}", file=sys.stderr)
         return 2
 
 

@@ -100,6 +100,27 @@ def _write_mnist_decoys(root: Path, zoo: Network) -> None:
     save_state_dict(decoy, state_dict_from_network(_single(zoo, 0), mnist_inr.KEY_PAIRS))
 
 
+def _write_raw_images(
+    root: Path,
+    dataset: str,
+    train_u8: torch.Tensor,
+    train_y: torch.Tensor,
+    test_u8: torch.Tensor,
+    test_y: torch.Tensor,
+) -> None:
+    """The fitted images as torchvision raw files, row = image id:
+    ``root/<dataset>/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz``, plus the
+    uncompressed copies torchvision checks for before it would try to download."""
+    for split, images, labels in (("training", train_u8, train_y), ("testing", test_u8, test_y)):
+        for kind, write, data in (
+            ("images", mnist_images.write_idx_images, images.numpy()),
+            ("labels", mnist_images.write_idx_labels, labels.numpy()),
+        ):
+            gz = mnist_images.raw_file(root, split, kind, dataset=dataset)
+            write(gz, data)
+            write(gz.with_suffix(""), data)
+
+
 def _build_mnist(root: Path, counts: dict[str, int], gen: torch.Generator) -> dict[str, Any]:
     n_train, n_test = counts["n_train"], counts["n_test"]
     train_pool, test_pool = img.split_digit_pool(n_test, gen)
@@ -115,9 +136,7 @@ def _build_mnist(root: Path, counts: dict[str, int], gen: torch.Generator) -> di
         mnist_inr.write_network(
             root, _single(zoo, k), split=split, label=labels[k], image_id=image_id
         )
-    for split, u8, y in (("training", train_u8, train_y), ("testing", test_u8, test_y)):
-        mnist_images.write_idx_images(mnist_images.raw_file(root, split, "images"), u8.numpy())
-        mnist_images.write_idx_labels(mnist_images.raw_file(root, split, "labels"), y.numpy())
+    _write_raw_images(root, "MNIST", train_u8, train_y, test_u8, test_y)
     _write_mnist_decoys(root, zoo)
     return {"n_networks": n_train + n_test, "quality": _psnr_summary(zoo, targets, (0.0, 1.0))}
 
@@ -144,11 +163,14 @@ def _build_fmnist(root: Path, counts: dict[str, int], gen: torch.Generator) -> d
             "test": [f"test/model_{i}.pth" for i in range(n_test)],
         },
     )
-    for split, sl in (("training", slice(0, n_train)), ("testing", slice(n_train, None))):
-        path = mnist_images.raw_file(root, split, "images", dataset="FashionMNIST")
-        mnist_images.write_idx_images(path, images_u8[sl].numpy())
-        path = mnist_images.raw_file(root, split, "labels", dataset="FashionMNIST")
-        mnist_images.write_idx_labels(path, labels_t[sl].numpy())
+    _write_raw_images(
+        root,
+        "FashionMNIST",
+        images_u8[:n_train],
+        labels_t[:n_train],
+        images_u8[n_train:],
+        labels_t[n_train:],
+    )
     return {"n_networks": n_train + n_test, "quality": _psnr_summary(zoo, targets, (0.0, 1.0))}
 
 

@@ -81,6 +81,11 @@ def test_mnist_reads_back_with_images_labels_and_decoys(zoos):
         assert psnr.mean() > 23.0 and psnr.min() > 15.0
         # control: another digit's image does not match
         assert _psnr(renders, idx_images.roll(1, 0).float() / 255).mean() < psnr.mean() - 8
+    # uncompressed copies too, which torchvision checks for before it would download
+    plain = root / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    assert np.array_equal(
+        mnist_images.read_idx_images(plain), mnist_images.read_mnist_images(root, "training")
+    )
     assert (root / "__MACOSX").is_dir() and any((root / "__MACOSX").rglob("*.pth"))
     assert (root / "statistics.pth").is_file()
     assert (root / "cifar10_png_train_3_0" / "checkpoints" / "model_final.pth").is_file()
@@ -216,3 +221,15 @@ def test_bad_size_or_name_is_a_one_line_config_error(tmp_path):
         default_root_name("imagenet")
     assert not (tmp_path / "mnist-inrs").exists()
     assert resolve_size("svhn_gs", {"n_runs": 5})["n_runs"] == 5
+
+
+def test_sizes_module_is_torch_free():
+    """Config checks validate stand-in sizes at Snakefile parse time without importing torch."""
+    import subprocess
+    import sys
+
+    code = "import sys, scalegmn.standins.sizes as s; s.resolve_size('svhn_gs', 'tiny'); print('torch' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

@@ -1,0 +1,35 @@
+"""The `scalegmn` command: help lists every subcommand; errors are one line."""
+
+import subprocess
+import sys
+
+from scalegmn.cli import SUBCOMMANDS, main
+
+
+def test_help_lists_every_subcommand(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    for name in SUBCOMMANDS:
+        assert name in out
+
+
+def test_subcommand_help_shows_its_own_options(capsys):
+    try:
+        main(["read", "--help"])
+    except SystemExit as stop:
+        assert stop.code == 0
+    assert "--json" in capsys.readouterr().out
+
+
+def test_installed_entry_point_runs():
+    result = subprocess.run(
+        [sys.executable, "-m", "scalegmn.cli", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "standins" in result.stdout and "inspect" in result.stdout
+
+
+def test_user_errors_are_one_line_without_traceback(tmp_path, capsys):
+    missing = tmp_path / "nothing-here"
+    assert main(["read", str(missing)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(missing) in err and "Traceback" not in err
