@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from scalegmn import cache
-from scalegmn.cache import build_cache, load_split
+from scalegmn.cache import build_cache, build_view_stores, load_split
 from scalegmn.formats import cnn_zoo, mnist_inr
 from scalegmn.ingest import ingest_dataset
 from scalegmn.network import Network, cnn_zoo_spec, dws_siren_spec, unstack
@@ -44,9 +44,9 @@ def build(root: Path, work: Path, name: str, fmt: str, view: dict) -> tuple[floa
     t0 = time.perf_counter()
     table = ingest_dataset(root, work / f"{name}.h5", work / f"{name}.tsv", dataset=name, fmt=fmt)
     make_splits_file(work / f"{name}.h5", work / f"{name}.json")
-    for split in ("train", "val", "test"):
-        build_cache(work / f"{name}.h5", work / f"{name}.json", work / f"{name}_{split}.zarr",
-                    view=view, split=split, provenance={})
+    build_view_stores(work / f"{name}.h5", work / f"{name}.json",  # as the pipeline: one table read
+                      {split: work / f"{name}_{split}.zarr" for split in ("train", "val", "test")},
+                      view=view, provenance={})
     return time.perf_counter() - t0, table["n_networks"]
 
 

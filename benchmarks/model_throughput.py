@@ -1,6 +1,6 @@
 """ScaleGMN training and inference throughput, peak memory and FLOPs on this machine.
 
-Prints one JSON line per configuration (preset, batch size, activation checkpointing):
+Prints one JSON line per configuration (preset, batch size, memory mode):
 train_networks_per_s (a full step: forward, cross-entropy, backward, clip 10, AdamW),
 infer_networks_per_s, peak_mem_mb (RSS high-water of a fresh child process per configuration),
 flops_per_network (torch.utils.flop_counter, our model, one training step), mm_gflops (fp32
@@ -12,7 +12,12 @@ Children run with MALLOC_MMAP_THRESHOLD_=1048576 (recorded in each line): glibc 
 raises its mmap threshold after the first frees and keeps freed 18-70 MB activation buffers in
 the heap, which inflates RSS by ~1 GB without any live tensor (--default-malloc turns it off).
 
-Usage: python benchmarks/model_throughput.py [--steps 2] [--batch-sizes 32 128] [--default-malloc]
+Memory modes (--modes): auto (default, the presets' own setting: lean autograd of
+scalegmn.nn.lean where plain autograd would keep more than lean_min_mb of activations, i.e.
+batch 128 here, plain autograd at batch 32), lean, plain, checkpoint.
+
+Usage: python benchmarks/model_throughput.py [--steps 2] [--batch-sizes 32 128]
+       [--modes auto plain checkpoint] [--default-malloc]
 """
 
 from __future__ import annotations
@@ -43,22 +48,31 @@ def mm_gflops(n: int = 4096, reps: int = 5) -> float:
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
-def child(preset_name: str, batch_size: int, ckpt: bool, steps: int) -> dict:
+MODES = {  # memory mode -> model config overrides
+    "auto": {},  # the preset's own setting: lean autograd only where memory needs it
+    "lean": {"lean_autograd": True, "lean_min_mb": 0.0, "checkpoint": False},
+    "plain": {"lean_autograd": False, "checkpoint": False},
+    "checkpoint": {"lean_autograd": False, "checkpoint": True},
+}
+
+
+def child(preset_name: str, batch_size: int, mode: str, steps: int) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     from scalegmn.batch import WeightBatch
-    from scalegmn.models import build_model
+    from scalegmn.models import as_flat_graph, build_model
     from scalegmn.presets import get_preset, preset_outputs, preset_spec
     from scalegmn.testing import random_network
 
     preset = get_preset(preset_name)
     spec = preset_spec(preset_name)
-    config = preset.model.override({"checkpoint": ckpt})
+    config = preset.model.override(MODES[mode])
     model = build_model(config, spec, task=preset.task, n_outputs=preset_outputs(preset))
     opt = torch.optim.AdamW(model.parameters(), lr=preset.optim.lr,
                             weight_decay=preset.optim.weight_decay)
     net = random_network(spec, (batch_size,), scale=0.1, dtype=torch.float32)
     batch = WeightBatch(net, y=torch.randint(0, 10, (batch_size,)))
+    lean_used = bool(model.use_lean(as_flat_graph(batch, config.input_node_value)))
 
     def step() -> None:
         loss = torch.nn.functional.cross_entropy(model(batch), batch.y)
@@ -93,7 +107,9 @@ def child(preset_name: str, batch_size: int, ckpt: bool, steps: int) -> dict:
     return {
         "preset": preset_name,
         "batch_size": batch_size,
-        "checkpoint": ckpt,
+        "memory_mode": mode,
+        "lean_autograd_used": lean_used,
+        "checkpoint": config.checkpoint,
         "train_networks_per_s": batch_size / statistics.median(times),
         "infer_networks_per_s": batch_size / statistics.median(infer),
         "peak_mem_mb": peak_mb,
@@ -108,25 +124,26 @@ def main() -> int:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--presets", nargs="+", default=list(ORIGINAL_FLOPS))
     parser.add_argument("--default-malloc", action="store_true")
-    parser.add_argument("--child", nargs=3, metavar=("PRESET", "BATCH", "CKPT"), help=argparse.SUPPRESS)
+    parser.add_argument("--modes", nargs="+", default=["auto"], choices=list(MODES),
+                        help="memory modes: auto (the presets' setting: lean autograd where "
+                             "plain autograd would keep > lean_min_mb), lean (always), plain "
+                             "autograd, checkpoint (full activation checkpointing)")
+    parser.add_argument("--child", nargs=3, metavar=("PRESET", "BATCH", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        name, bs, ckpt = args.child
-        print(json.dumps(child(name, int(bs), ckpt == "1", args.steps)), flush=True)
+        name, bs, mode = args.child
+        print(json.dumps(child(name, int(bs), mode, args.steps)), flush=True)
         return 0
 
     rate = mm_gflops()
     env = dict(os.environ)
     if not args.default_malloc:
         env["MALLOC_MMAP_THRESHOLD_"] = MMAP_THRESHOLD
-    configs = [(p, b, False) for p in args.presets for b in args.batch_sizes]
-    # Checkpointing trades compute for memory; measure it where memory is the target.
-    configs += [(p, b, True) for p in args.presets[:1] for b in args.batch_sizes if b >= 128]
+    configs = [(p, b, m) for m in args.modes for p in args.presets for b in args.batch_sizes]
     started = time.perf_counter()
-    for name, bs, ckpt in configs:
+    for name, bs, mode in configs:
         proc = subprocess.run(
-            [sys.executable, __file__, "--steps", str(args.steps), "--child", name, str(bs),
-             "1" if ckpt else "0"],
+            [sys.executable, __file__, "--steps", str(args.steps), "--child", name, str(bs), mode],
             env=env, capture_output=True, text=True, check=True,
         )
         record = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -28,6 +28,7 @@ import zipfile
 from pathlib import Path
 
 from scalegmn.errors import DataError
+from scalegmn.formats.atomic import atomic_directory
 
 logger = logging.getLogger(__name__)
 
@@ -240,23 +241,15 @@ def download_all(
     Writes ``manifest.json`` (url, file, bytes, sha256 per entry) into the folder.
     """
     out_dir = Path(out_dir)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     sha256 = list(sha256) if sha256 else [None] * len(urls)
     manifest = []
-    try:
+    with atomic_directory(out_dir) as tmp:
         for i, (url, sha) in enumerate(zip(urls, sha256, strict=True)):
             path = download(url, tmp / file_name_for(url, i), sha256=sha, retries=retries,
                             backoff=backoff)
             manifest.append({"url": url, "file": path.name, "bytes": path.stat().st_size,
                              "sha256": sha256_of(path), "archive": expects_archive(url)})
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        shutil.rmtree(out_dir, ignore_errors=True)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
@@ -329,11 +322,9 @@ def extract(archives: list[Path], plain_files: list[Path], raw_dir: str | Path, 
     Built in ``raw_dir.tmp`` and renamed, so a killed job leaves nothing that looks complete.
     """
     raw_dir = Path(raw_dir)
-    tmp = raw_dir.with_name(raw_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_directory(raw_dir) as tmp:
         work = tmp / "_unpacked"
-        work.mkdir(parents=True)
+        work.mkdir()
         for a in archives:
             logger.info("extracting %s", a)
             _unpack(Path(a), work)
@@ -345,11 +336,6 @@ def extract(archives: list[Path], plain_files: list[Path], raw_dir: str | Path, 
         shutil.rmtree(work, ignore_errors=True)
         for f in plain_files:
             shutil.copy2(f, root / Path(f).name)
-        shutil.rmtree(raw_dir, ignore_errors=True)
-        os.replace(tmp, raw_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     n = sum(1 for _ in (raw_dir / root_name).rglob("*") if _.is_file())
     logger.info("dataset root %s holds %d files", raw_dir / root_name, n)
     return raw_dir / root_name
@@ -369,16 +355,8 @@ def prepare_raw(params: dict, raw_dir: str | Path, download_dir: str | Path | No
     if source == "standin":
         from scalegmn.standins.zoos import build_standin
 
-        tmp = raw_dir.with_name(raw_dir.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        try:
+        with atomic_directory(raw_dir) as tmp:
             build_standin(name, tmp / root_name, size=params["size"], seed=params["seed"])
-            shutil.rmtree(raw_dir, ignore_errors=True)
-            os.replace(tmp, raw_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return raw_dir / root_name
     if source == "download":
         manifest = json.loads((Path(download_dir) / "manifest.json").read_text())
@@ -391,12 +369,8 @@ def prepare_raw(params: dict, raw_dir: str | Path, download_dir: str | Path | No
         raise DataError(path, "local dataset path does not exist; fix datasets.<name>.local.path")
     if path.is_dir():
         # A local folder is linked, not copied: real zoos hold up to a million files.
-        tmp = raw_dir.with_name(raw_dir.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        (tmp / root_name).symlink_to(path.resolve(), target_is_directory=True)
-        shutil.rmtree(raw_dir, ignore_errors=True)
-        os.replace(tmp, raw_dir)
+        with atomic_directory(raw_dir) as tmp:
+            (tmp / root_name).symlink_to(path.resolve(), target_is_directory=True)
         return raw_dir / root_name
     check_archive(path)
     return extract([path], [], raw_dir, root_name)

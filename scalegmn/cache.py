@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,6 +40,7 @@ import zarr
 from scalegmn import __version__
 from scalegmn.batch import WeightBatch
 from scalegmn.errors import DataError
+from scalegmn.formats.atomic import atomic_directory
 from scalegmn.graph import edge_feature_dim, from_graph_features, to_graph_features, topology
 from scalegmn.network import Network, NetworkSpec
 
@@ -102,10 +101,8 @@ def _create(group: zarr.Group, name: str, data: np.ndarray, description: str, pe
 def write_store(path: str | Path, content: StoreContent, attrs: dict[str, Any]) -> Path:
     """Write ``content`` as a zarr v3 store at ``path`` (via ``path.tmp``, then rename)."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     t0 = time.monotonic()
-    try:
+    with atomic_directory(path) as tmp:
         root = zarr.open_group(tmp, mode="w", zarr_format=3)
         node_parts, edge_parts, node_sizes, edge_sizes, arch_ids, specs = [], [], [], [], [], []
         for net in content.nets:
@@ -167,11 +164,6 @@ def write_store(path: str | Path, content: StoreContent, attrs: dict[str, Any]) 
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             **attrs,
         })
-        shutil.rmtree(path, ignore_errors=True)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("wrote %d networks to %s in %.2f s", content.size, path, time.monotonic() - t0)
     return path
 
@@ -286,8 +278,12 @@ def load_split(store_path: str | Path, device: str | torch.device = "cpu") -> Ca
         images = root["images"][...] if "images" in root else None
         specs = [NetworkSpec.from_dict(dict(root["arch"][str(a)].attrs["spec"]))
                  for a in range(int(attrs["n_architectures"]))]
-    except (FileNotFoundError, KeyError) as err:
-        raise DataError(path, f"incomplete or missing cache store ({err}); rebuild it with snakemake") from None
+    except DataError:
+        raise
+    except (OSError, KeyError, ValueError) as err:  # missing, incomplete or corrupt (checksums, JSON)
+        reason = " ".join(str(err).split())[:200] or type(err).__name__
+        raise DataError(path, f"incomplete, corrupt or missing cache store ({reason}); delete it and "
+                              "rebuild it with snakemake") from None
     weights, biases = [], []
     arch_pos = np.zeros(len(arch_id), dtype=np.int64)
     for a, spec in enumerate(specs):
@@ -296,7 +292,11 @@ def load_split(store_path: str | Path, device: str | torch.device = "cpu") -> Ca
         d_e = edge_feature_dim(spec)
         nf = torch.from_numpy(_gather_rows(node_feat, node_off[rows], spec.n_nodes))
         ef = torch.from_numpy(_gather_rows(edge_feat, edge_off[rows], spec.n_edges * d_e))
-        w, b = from_graph_features(spec, nf, ef.reshape(len(rows), spec.n_edges, d_e))
+        if rows.size:
+            w, b = from_graph_features(spec, nf, ef.reshape(len(rows), spec.n_edges, d_e))
+        else:  # an empty split (an activation filter can leave none): shapes only
+            w = tuple(torch.zeros(0, *spec.weight_shape(i)) for i in range(spec.n_layers))
+            b = tuple(torch.zeros(0, *spec.bias_shape(i)) for i in range(spec.n_layers))
         weights.append(tuple(t.contiguous().to(device) for t in w))
         biases.append(tuple(t.contiguous().to(device) for t in b))
     acts = sorted(set(activation.tolist()))
@@ -386,11 +386,7 @@ def view_content(table, splits: dict, view: dict, split: str) -> tuple[StoreCont
 def build_cache(table_path: str | Path, splits_path: str | Path, out: str | Path, *,
                 view: dict, split: str, provenance: dict[str, Any]) -> dict:
     """Build the store of one (view, split) from the canonical table; returns its attributes."""
-    from scalegmn.splits import read_splits
-    from scalegmn.weight_table import read_table
-
-    return _build_split(read_table(table_path), read_splits(splits_path), out, view=view, split=split,
-                        provenance=provenance)
+    return build_view_stores(table_path, splits_path, {split: out}, view=view, provenance=provenance)[split]
 
 
 def build_view_stores(table_path: str | Path, splits_path: str | Path, outs: dict[str, str | Path], *,

@@ -30,6 +30,7 @@ import torch
 
 from scalegmn.acquire import sha256_of
 from scalegmn.errors import DataError
+from scalegmn.formats.atomic import atomic_write
 from scalegmn.functional import render
 from scalegmn.network import Network
 from scalegmn.symmetry import scale_hidden
@@ -228,7 +229,6 @@ def canonicalize_file(table_in: str | Path, table_out: str | Path, summary_out: 
         raise
     summary["dataset"] = where
     summary["table_sha256"] = sha256_of(table_out)
-    tmp_json = summary_out.with_name(summary_out.name + ".tmp")
-    tmp_json.write_text(json.dumps(summary, indent=2, sort_keys=True))
-    os.replace(tmp_json, summary_out)
+    with atomic_write(summary_out) as tmp_json:
+        tmp_json.write_text(json.dumps(summary, indent=2, sort_keys=True))
     return summary

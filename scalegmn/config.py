@@ -110,11 +110,17 @@ class StandinConfig:
     seed: int = 0
 
     @classmethod
-    def from_mapping(cls, d: Any, where: str) -> StandinConfig:
+    def from_mapping(cls, d: Any, where: str, dataset: str) -> StandinConfig:
+        from scalegmn.standins.sizes import resolve_size  # torch-free: fine at parse time
+
         d = _check_keys(d, where, ("size", "seed"))
         size = d.get("size", "default")
         if isinstance(size, Mapping):
             size = tuple(sorted((str(k), _int(v, f"{where}.size.{k}", 1)) for k, v in size.items()))
+            try:  # a misspelt count is caught here, not when the build job runs
+                resolve_size(dataset, dict(size))
+            except ConfigError as err:
+                raise ConfigError(f"{where}.{err.key}", err.problem) from None
         else:
             size = _choice(size, f"{where}.size", STANDIN_SIZES)
         return cls(size=size, seed=_int(d.get("seed", 0), f"{where}.seed"))
@@ -218,7 +224,7 @@ class DatasetConfig:
         return cls(
             name=name,
             source=source,
-            standin=StandinConfig.from_mapping(d.get("standin"), f"{where}.standin"),
+            standin=StandinConfig.from_mapping(d.get("standin"), f"{where}.standin", name),
             download=DownloadConfig.from_mapping(d.get("download"), f"{where}.download", DEFAULT_URLS[name]),
             local_path=str(local_path) if local_path else None,
             canonicalize=canon,
@@ -288,7 +294,7 @@ class ViewConfig:
 
     def params(self) -> str:
         """Canonical JSON of everything that decides this view's cache."""
-        return json.dumps({k: v for k, v in asdict(self).items()}, sort_keys=True)
+        return json.dumps(asdict(self), sort_keys=True)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ one-line DataError naming the file; with ``"skip"`` each is listed in the quaran
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 
 from scalegmn.errors import DataError
+from scalegmn.formats.atomic import atomic_write
 from scalegmn.network import Network, cnn_zoo_spec, stack
 from scalegmn.weight_table import TableWriter
 
@@ -57,12 +57,9 @@ class Quarantine:
         self.items.append((err.path, err.problem))
 
     def write(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
         lines = ["path\treason"] + [f"{p}\t{' '.join(r.split())}" for p, r in self.items]
-        tmp.write_text("\n".join(lines) + "\n")
-        os.replace(tmp, path)
+        with atomic_write(path) as tmp:
+            tmp.write_text("\n".join(lines) + "\n")
 
 
 def _read_block(files: list[Path], reader: Callable[[Path], Network], quarantine: Quarantine) -> list[Network]:
@@ -179,9 +176,9 @@ def ingest_cifar(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableWr
 def ingest_zoo(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableWriter, dict, dict]:
     from scalegmn.formats import cnn_zoo
 
-    weights = cnn_zoo.open_weights(root)
     layout = cnn_zoo.read_layout(root)
     metrics = cnn_zoo.read_metrics(root)
+    weights = cnn_zoo.open_weights(root, layout=layout, metrics=metrics)
     keep = np.flatnonzero(metrics["step"].to_numpy() == ZOO_FINAL_STEP)
     if keep.size == 0:
         raise DataError(root / cnn_zoo.METRICS_FILE, f"no rows with step == {ZOO_FINAL_STEP}")

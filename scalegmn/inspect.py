@@ -20,6 +20,7 @@ import torch
 import zarr
 
 from scalegmn.errors import DataError
+from scalegmn.formats.atomic import atomic_write
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,8 +103,8 @@ def summarize(store: str | Path) -> dict[str, Any]:
     store = Path(store)
     if not store.exists():
         raise DataError(store, "no such store")
+    split = load_split(store)  # first: a damaged store is a one-line DataError
     root = zarr.open_group(store, mode="r")
-    split = load_split(store)
     groups = split.groups()
     return {
         "store": str(store),
@@ -118,7 +119,7 @@ def summarize(store: str | Path) -> dict[str, Any]:
         "mixed_activations": split.sign_mask is not None,
         "has_images": split.images is not None,
         "arrays": _arrays(root),
-        "provenance": {k: v for k, v in dict(root.attrs).items()},
+        "provenance": dict(root.attrs),
     }
 
 
@@ -166,8 +167,8 @@ def render_network(store: str | Path, index: int, out: str | Path) -> Path:
         for ax in axes:
             ax.axis("off")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100, bbox_inches="tight")
+    with atomic_write(out) as tmp:  # same file name: matplotlib picks the format from it
+        fig.savefig(tmp, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return out
 

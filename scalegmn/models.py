@@ -22,6 +22,7 @@ import logging
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from scalegmn.batch import WeightBatch
 from scalegmn.errors import ConfigError
@@ -29,6 +30,7 @@ from scalegmn.graph import edge_feature_dim, topology
 from scalegmn.network import NetworkSpec
 from scalegmn.nn.graph_batch import INPUT, OUTPUT, FlatGraph, from_weight_batch
 from scalegmn.nn.layers import GMNLayer, LayerOptions, ScaleGMNLayer
+from scalegmn.nn.lean import lean_active, lean_scope, plain_activation_mb
 from scalegmn.nn.positional import PositionalEncoding
 from scalegmn.nn.readout import (
     BidirLastLayerReadout,
@@ -94,6 +96,7 @@ class ScaleGMN(nn.Module):
             n_io_mlps=c.num_mlps - 1, mlp_on_io=c.mlp_on_io, pe_msg=c.pe_msg and c.node_pe,
             pe_upd=c.pe_upd and c.node_pe, bw_inverse=resolve_backward_inverse(c) and not perm,
             bw_eps=c.backward_eps, bw_update=symmetry == "scale", checkpoint=c.checkpoint,
+            lean=c.lean_autograd,
         )
         layer_cls = GMNLayer if perm else ScaleGMNLayer
         d_e = edge_feature_dim(spec)
@@ -126,15 +129,22 @@ class ScaleGMN(nn.Module):
 
     def embed(self, g: FlatGraph):
         h = self.node_proj(g.node_value.unsqueeze(-1).to(self.node_proj.weight.dtype))
-        e = self.edge_proj(g.edge_value.to(self.edge_proj.weight.dtype))
+        if self.config.lean_autograd and not self.config.checkpoint and lean_active():
+            # The projection and the gathered edge PE are (E, d) each; recomputing them
+            # (a rank-d_e product) is cheaper than keeping them for backward.
+            e = checkpoint(self._embed_edges, g.edge_value, g.edge_type, use_reentrant=False)
+        else:
+            e = self._embed_edges(g.edge_value, g.edge_type)
         pe = None
         if self.node_pe is not None:
             io = (g.node_role == INPUT) | (g.node_role == OUTPUT)
             h = self.node_pe(h, g.node_type, io if self.sum_on_io else None)
             pe = self.node_pe.lookup(g.node_type)
-        if self.edge_pe is not None:
-            e = self.edge_pe(e, g.edge_type)
         return h, e, pe
+
+    def _embed_edges(self, edge_value: torch.Tensor, edge_type: torch.Tensor) -> torch.Tensor:
+        e = self.edge_proj(edge_value.to(self.edge_proj.weight.dtype))
+        return e if self.edge_pe is None else self.edge_pe(e, edge_type)
 
     def forward(self, batch):
         chunk = self.config.checkpoint_chunk
@@ -150,7 +160,21 @@ class ScaleGMN(nn.Module):
             return torch.cat(outs)
         return self._forward_graph(as_flat_graph(batch, self.input_value))
 
+    def use_lean(self, g: FlatGraph) -> bool:
+        """Lean autograd for this batch: on when allowed and plain autograd would keep more
+        than ``config.lean_min_mb`` of per-edge activations (it trades compute for memory)."""
+        c = self.config
+        if not (c.lean_autograd and torch.is_grad_enabled()) or c.checkpoint:
+            return False
+        dtype = self.edge_proj.weight.dtype
+        mb = plain_activation_mb(c.n_layers, int(g.edge_value.shape[0]), c.d_hid, dtype.itemsize)
+        return mb > c.lean_min_mb
+
     def _forward_graph(self, g: FlatGraph):
+        with lean_scope(self.use_lean(g)):
+            return self._forward_layers(g)
+
+    def _forward_layers(self, g: FlatGraph):
         h, e, pe = self.embed(g)
         bw = e if self.bidirectional else None
         hetero = self.config.symmetry == "hetero"

@@ -122,6 +122,12 @@ class ModelConfig(_Overridable):
         checkpointing): about a third more compute, a fraction of the training memory.
     checkpoint_chunk: with checkpointing, a WeightBatch runs in chunks of this many graphs
         (bounds the activations recomputed at once; the result is the same).
+    lean_autograd: allow lean autograd: the per-edge gated blocks keep only their inputs and
+        one pre-activation for backward and rebuild the rest (scalegmn.nn.lean): same results,
+        about a third of plain autograd's memory, nearly checkpointing's recompute.
+    lean_min_mb: lean autograd is used only for batches where plain autograd would keep more
+        than this many MB of per-edge activations (estimate: n_layers x 18 x edges x d_hid x
+        bytes); 0 uses it always. Smaller batches run plain autograd, which is faster.
     """
 
     _section = "model"
@@ -151,6 +157,8 @@ class ModelConfig(_Overridable):
     baseline_layers: int = 3
     checkpoint: bool = False
     checkpoint_chunk: int = 32
+    lean_autograd: bool = True
+    lean_min_mb: float = 2048.0
 
     def __post_init__(self) -> None:
         if self.n_layers < 1:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 from pathlib import Path
 
 import numpy as np
 
-from scalegmn.weight_table import WeightTable
+from scalegmn.errors import DataError
+from scalegmn.formats.atomic import atomic_write
+from scalegmn.weight_table import WeightTable, read_table
 
 logger = logging.getLogger(__name__)
 
@@ -123,20 +124,23 @@ def make_splits(table: WeightTable, *, seed: int = 0) -> dict:
 
 
 def write_splits(path: str | Path, splits: dict) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(splits, sort_keys=True))
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(splits, sort_keys=True))
 
 
 def read_splits(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())
+    """The split JSON written by :func:`write_splits` (DataError naming an unreadable file)."""
+    try:
+        splits = json.loads(Path(path).read_text())
+        if not all(isinstance(splits.get(k), list) for k in ("train", "val", "test")):
+            raise ValueError("no train/val/test lists")
+    except (OSError, ValueError, AttributeError) as err:
+        raise DataError(path, f"not a readable split file ({err}); delete it and rerun the splits stage") from None
+    return splits
 
 
 def make_splits_file(table_path: str | Path, out: str | Path, *, seed: int = 0) -> dict:
-    """The splits stage: read the ingested table, write its split JSON."""
-    from scalegmn.weight_table import read_table
-
-    splits = make_splits(read_table(table_path), seed=seed)
+    """The splits stage: read the ingested table's columns (not its weights), write its split JSON."""
+    splits = make_splits(read_table(table_path, arrays=False), seed=seed)
     write_splits(out, splits)
     return splits

@@ -108,7 +108,7 @@ def to_markdown(table: TableConfig, rows: list[dict[str, Any]]) -> str:
     lines.append("")
     if stand_in:
         lines.append(
-            "† The paper's number on the real dataset (its row named in brackets below). Columns "
+            "† The paper's number on the real dataset (paper rows listed below). Columns "
             "marked (stand-in) were trained on the offline stand-in zoos: they show that the pipeline "
             "runs and how the models rank, and are NOT comparable with the paper's numbers."
         )

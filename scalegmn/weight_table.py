@@ -20,14 +20,19 @@ import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
-import torch
 
 from scalegmn.errors import DataError
-from scalegmn.network import Network, NetworkSpec
+
+# torch (via scalegmn.network) is imported where tensors are made: the splits stage reads
+# columns only and need not pay for it.
+if TYPE_CHECKING:
+    import torch
+
+    from scalegmn.network import Network, NetworkSpec
 
 _STR = h5py.string_dtype()
 
@@ -37,14 +42,15 @@ class WeightTable:
     """N networks of one layout, as numpy arrays.
 
     Attributes:
-        spec: the architecture (hidden activation of the first network when they differ).
-        weights, biases: per layer, ``(N, ...)`` float32.
+        spec: the architecture (hidden activation of the first network when they differ);
+            None when read with ``arrays=False``.
+        weights, biases: per layer, ``(N, ...)`` float32 (empty with ``arrays=False``).
         columns: per-network arrays (``label``, ``target``, ``source``, ``activation`` + hints).
         extras: dataset-level arrays.
         attrs: JSON-serialisable provenance.
     """
 
-    spec: NetworkSpec
+    spec: NetworkSpec | None
     weights: list[np.ndarray]
     biases: list[np.ndarray]
     columns: dict[str, np.ndarray]
@@ -53,10 +59,16 @@ class WeightTable:
 
     @property
     def size(self) -> int:
-        return int(self.biases[0].shape[0])
+        return int(self.biases[0].shape[0] if self.biases else self.columns["source"].shape[0])
 
-    def network(self, rows: np.ndarray | None = None, dtype: torch.dtype = torch.float32) -> Network:
-        """The networks (all, or ``rows``) as one batched :class:`Network` (torch tensors)."""
+    def network(self, rows: np.ndarray | None = None, dtype: torch.dtype | None = None) -> Network:
+        """The networks (all, or ``rows``) as one batched :class:`Network` (torch tensors, float32
+        unless ``dtype``)."""
+        import torch
+
+        from scalegmn.network import Network
+
+        dtype = dtype or torch.float32
         pick = (lambda a: a) if rows is None else (lambda a: a[rows])
         return Network(
             self.spec,
@@ -66,6 +78,8 @@ class WeightTable:
 
     def with_network(self, net: Network) -> WeightTable:
         """A copy holding the weights and biases of ``net`` (same rows, same columns)."""
+        import torch
+
         return replace(
             self,
             weights=[w.detach().cpu().to(torch.float32).numpy() for w in net.weights],
@@ -133,7 +147,7 @@ class TableWriter:
         lo, hi = self.n, self.n + n
         for name, arrays in (("weights", weights), ("biases", biases)):
             for i, a in enumerate(arrays):
-                a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+                a = a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)  # torch or numpy
                 ds = self.file[name][str(i)]
                 ds.resize(hi, axis=0)
                 ds[lo:hi] = a.astype(np.float32, copy=False)
@@ -175,24 +189,44 @@ def _read_array(ds: h5py.Dataset) -> np.ndarray:
     return ds[()]
 
 
-def read_table(path: str | Path) -> WeightTable:
-    """Read a whole table into memory. DataError naming the file if it is not one."""
+def _unreadable(path: Path, err: Exception) -> DataError:
+    reason = " ".join(str(err).split()) or type(err).__name__
+    return DataError(path, f"not a readable weight table ({reason}); delete it and rerun the stage that wrote it")
+
+
+def read_table(path: str | Path, *, arrays: bool = True) -> WeightTable:
+    """Read a whole table into memory. DataError naming the file if it is not one.
+
+    With ``arrays=False`` only columns, extras and attributes are read (no spec, no weights,
+    no torch import): what the splits stage needs.
+    """
     path = Path(path)
     try:
         with h5py.File(path, "r") as f:
-            spec = NetworkSpec.from_dict(json.loads(f.attrs["spec"]))
-            n_layers = spec.n_layers
-            weights = [f["weights"][str(i)][()] for i in range(n_layers)]
-            biases = [f["biases"][str(i)][()] for i in range(n_layers)]
+            spec, weights, biases = None, [], []
+            if arrays:
+                spec = _spec(f)
+                weights = [f["weights"][str(i)][()] for i in range(spec.n_layers)]
+                biases = [f["biases"][str(i)][()] for i in range(spec.n_layers)]
             columns = {k: _read_array(v) for k, v in f["columns"].items()}
             extras = {k: _read_array(v) for k, v in f["extras"].items()}
             attrs = {k: json.loads(v) for k, v in f.attrs.items() if k not in ("spec", "n_networks")}
-    except (OSError, KeyError) as err:
-        raise DataError(path, f"not a readable weight table ({err}); rerun the ingest stage") from None
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        raise _unreadable(path, err) from None
     return WeightTable(spec, weights, biases, columns, extras, attrs)
 
 
+def _spec(f: h5py.File) -> NetworkSpec:
+    from scalegmn.network import NetworkSpec
+
+    return NetworkSpec.from_dict(json.loads(f.attrs["spec"]))
+
+
 def table_spec(path: str | Path) -> NetworkSpec:
-    """The architecture of a table without reading its arrays."""
-    with h5py.File(path, "r") as f:
-        return NetworkSpec.from_dict(json.loads(f.attrs["spec"]))
+    """The architecture of a table without reading its arrays (DataError naming an unreadable file)."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            return _spec(f)
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        raise _unreadable(path, err) from None

@@ -2,13 +2,14 @@
 
 import json
 import logging
+from pathlib import Path
 
 from scalegmn.cache import build_view_stores
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
                     format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 try:
-    summary = json.loads(open(snakemake.input.summary).read())  # noqa: F821
+    summary = json.loads(Path(snakemake.input.summary).read_text())  # noqa: F821
     build_view_stores(
         snakemake.input.table,  # noqa: F821
         snakemake.input.splits,  # noqa: F821

@@ -1,4 +1,4 @@
-"""Atomic file writes: write under a temporary folder next to the target, then rename.
+"""Atomic writes: a file (or a folder) is built under a temporary name next to the target, then renamed.
 
 A job killed mid-write leaves at most a hidden ``.<name>.*.tmp/`` folder, never a truncated
 output that a rerun would mistake for a finished one. The temporary file keeps the target's
@@ -32,3 +32,22 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+@contextmanager
+def atomic_directory(path: str | Path) -> Iterator[Path]:
+    """Yield an empty folder ``<path>.tmp``; when the block succeeds it replaces ``path``.
+
+    Any stale ``<path>.tmp`` of a killed run is removed first; on an exception the temporary
+    folder is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        shutil.rmtree(path, ignore_errors=True)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

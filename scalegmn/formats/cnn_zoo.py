@@ -166,11 +166,17 @@ def _count_metrics_rows(root: Path) -> int:
     try:
         return len(pd.read_csv(path, compression="gzip", usecols=["step"]))
     except (OSError, EOFError, ValueError, pd.errors.ParserError) as err:
-        raise DataError(path, f"not a readable gzip CSV with a 'step' column ({err})") from None
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(path, f"not a readable gzip CSV with a 'step' column ({reason})") from None
 
 
-def open_weights(root: str | Path) -> np.ndarray:
+def open_weights(
+    root: str | Path, *, layout: pd.DataFrame | None = None, metrics: pd.DataFrame | None = None
+) -> np.ndarray:
     """Memory-map ``root/weights.npy`` read-only: ``(N, 4970)`` float32.
+
+    ``layout`` / ``metrics``: the zoo's already read :func:`read_layout` / :func:`read_metrics`
+    (a caller that needs them anyway saves reading the files twice).
 
     Raises:
         DataError: the file is unreadable, not 2-D float32, its width disagrees with
@@ -192,14 +198,14 @@ def open_weights(root: str | Path) -> np.ndarray:
         )
     if weights.dtype != np.float32:
         raise DataError(path, f"dtype is {weights.dtype}, expected float32")
-    width = int(read_layout(root)["end_idx"].max())
+    width = int((read_layout(root) if layout is None else layout)["end_idx"].max())
     if weights.shape[1] != width:
         raise DataError(
             path,
             f"rows have {weights.shape[1]} values but {LAYOUT_FILE} describes {width}; "
             "the two files come from different zoos",
         )
-    n_metrics = _count_metrics_rows(root)
+    n_metrics = _count_metrics_rows(root) if metrics is None else len(metrics)
     if weights.shape[0] != n_metrics:
         raise DataError(
             path,

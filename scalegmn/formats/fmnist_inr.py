@@ -18,6 +18,7 @@ import torch
 
 from scalegmn.errors import DataError
 from scalegmn.formats.atomic import atomic_write
+from scalegmn.formats.mnist_inr import KEY_PAIRS  # the same DWS SIREN keys seq.{0,1,2}.*
 from scalegmn.formats.statedict import (
     check_single,
     state_dict_from_network,
@@ -26,11 +27,6 @@ from scalegmn.formats.statedict import (
 from scalegmn.formats.torchfile import load_state_dict, save_state_dict
 from scalegmn.network import Network, dws_siren_spec
 
-KEY_PAIRS = (
-    ("seq.0.weight", "seq.0.bias"),
-    ("seq.1.weight", "seq.1.bias"),
-    ("seq.2.weight", "seq.2.bias"),
-)
 SPLITS = ("train", "test")
 SPLIT_NAMES = ("train", "val", "test")
 SPLITS_FILE = "splits.json"

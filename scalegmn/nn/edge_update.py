@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from scalegmn.nn.invariant import Tau
+from scalegmn.nn.lean import gated_hidden, lean_active, lean_supported
 from scalegmn.nn.mlp import MLP, split_first_linear
 
 
@@ -27,6 +28,7 @@ class EdgeUpdate(nn.Module):
         self.gamma = nn.Linear(d, d_out, bias=False)
         self.phi = MLP(2 * d, d_out, d_hid, layer_norm=layer_norm, dropout=dropout)
         self.d = d
+        self.lean = False  # lean autograd (scalegmn.nn.lean); set by the layer
 
     def forward(self, h: torch.Tensor, e: torch.Tensor, pair, node_odd: torch.Tensor | None
                 ) -> torch.Tensor:
@@ -34,6 +36,8 @@ class EdgeUpdate(nn.Module):
         t = self.tau(h, node_odd)
         w_src, w_dst = split_first_linear(self.phi, [self.d, self.d])
         pre = pair(t @ w_src.T, t @ w_dst.T + self.phi.first.bias)
+        if self.lean and lean_active() and lean_supported(self):
+            return gated_hidden(self.gamma, self.phi, e, pre)
         return self.gamma(e) * self.phi.hidden(pre)
 
 

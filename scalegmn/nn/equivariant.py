@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from scalegmn.nn.graph_batch import HIDDEN, INPUT, OUTPUT, RowGroups
 from scalegmn.nn.invariant import ScaleInv, Tau
+from scalegmn.nn.lean import lean_active, lean_supported, scale_eq_hidden
 from scalegmn.nn.mlp import MLP
 
 
@@ -44,6 +46,8 @@ class ScaleEq(nn.Module):
         self.io = nn.ModuleList(MLP(d_in + d_extra, d_out, **kw) for _ in range(n_io_mlps))
         self.mlp_on_io = mlp_on_io
         self.d_out = d_out
+        # Lean autograd for the per-edge hidden rows (scalegmn.nn.lean); set by the layer.
+        self.lean = False
 
     def forward(
         self,
@@ -60,6 +64,9 @@ class ScaleEq(nn.Module):
                 parts.append(x.new_zeros(0, self.d_out))
                 continue
             if role == HIDDEN:
+                if self.lean and lean_active() and lean_supported(self):
+                    parts.append(scale_eq_hidden(self, xr, ar))
+                    continue
                 parts.append(self.gamma(xr) * self.inv(xr, ar, odds[role]))
                 continue
             mlp = self.io[0] if (len(self.io) == 1 or role == INPUT) else self.io[1]
@@ -77,8 +84,17 @@ class ReScaleEq(nn.Module):
         self.gamma_e = nn.Linear(d_edge, d_out, bias=False)
         self.gamma_v = nn.Linear(d_node, d_out, bias=False)
 
-    def forward(self, e: torch.Tensor, h: torch.Tensor, with_sender) -> torch.Tensor:
+        self.lean = False  # set by the layer: recompute Γ_e e in backward instead of keeping it
+
+    def _product(self, e: torch.Tensor, h: torch.Tensor, with_sender) -> torch.Tensor:
         return with_sender(self.gamma_e(e), self.gamma_v(h))
+
+    def forward(self, e: torch.Tensor, h: torch.Tensor, with_sender) -> torch.Tensor:
+        if self.lean and lean_active():
+            # Keeps only e and h (kept anyway) instead of the (E, d) factor Γ_e e: one matmul
+            # more in backward for one per-edge tensor less per layer.
+            return checkpoint(self._product, e, h, with_sender, use_reentrant=False)
+        return self._product(e, h, with_sender)
 
 
 def inverse_edge(e: torch.Tensor, eps: float = 0.0) -> torch.Tensor:

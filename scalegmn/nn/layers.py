@@ -51,6 +51,7 @@ class LayerOptions:
     bw_eps: float = 0.0
     bw_update: bool = False
     checkpoint: bool = False
+    lean: bool = False
 
     def mlp_kw(self) -> dict:
         return dict(d_hid=self.d, layer_norm=self.layer_norm, dropout=self.mlp_dropout)
@@ -83,6 +84,12 @@ class ScaleGMNLayer(nn.Module):
             self.edge_update = EdgeUpdate(d, d_edge_out, opt.tau_module(d), **opt.mlp_kw())
             if bidirectional and opt.bw_update:
                 self.bwd_edge_update = EdgeUpdate(d, d_edge_out, opt.tau_module(d), **opt.mlp_kw())
+        # Full checkpointing already keeps nothing per edge; otherwise use the lean blocks.
+        for block in (self.fwd_msg, getattr(self, "bwd_msg", None), self.update, self.fwd_rescale,
+                      getattr(self, "bwd_rescale", None),
+                      self.edge_update, self.bwd_edge_update):
+            if block is not None:
+                block.lean = opt.lean and not opt.checkpoint
 
     def _run(self, fn, *args):
         """``fn(*args)``, checkpointed when enabled: its per-edge intermediates are recomputed

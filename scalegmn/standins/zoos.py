@@ -15,7 +15,7 @@ builder runs unchanged on it:
   and NFN's split CSV (with its stray ``0`` line).
 
 A build is deterministic for a seed (same seed -> byte-identical files, with the same torch
-build and thread count), atomic (built in a hidden temporary folder next to ``root``, then
+build and thread count), atomic (built in ``<root>.tmp``, then
 renamed) and writes ``root/standin_report.json`` with its size, timing and quality figures.
 """
 
@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import time
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -36,6 +34,7 @@ import pandas as pd
 import torch
 
 from scalegmn.formats import cifar_inr, cnn_zoo, fmnist_inr, mnist_images, mnist_inr
+from scalegmn.formats.atomic import atomic_directory
 from scalegmn.formats.statedict import state_dict_from_network
 from scalegmn.formats.torchfile import save_state_dict
 from scalegmn.network import Network, dws_siren_spec, nfn_siren_spec
@@ -317,7 +316,7 @@ def build_standin(
 ) -> dict[str, Any]:
     """Write stand-in zoo ``name`` into the dataset root folder ``root``; return its report.
 
-    The zoo is built in a hidden temporary folder next to ``root`` and renamed into place, so
+    The zoo is built in a temporary folder ``<root>.tmp`` and renamed into place, so
     a killed build leaves no partial ``root`` (and the next build starts clean). An existing
     ``root`` is replaced.
 
@@ -339,15 +338,9 @@ def build_standin(
     if name == "mnist_inr" and "train" in str(root.resolve()):
         # the original MNIST split scripts put every path containing "train" into train
         logger.warning("%s: the path contains 'train'; original MNIST loaders misread it", root)
-    tmp = root.with_name(f".{root.name}.building")
-    old = root.with_name(f".{root.name}.replaced")
-    for stale in (tmp, old):
-        if stale.exists():
-            shutil.rmtree(stale)
-    tmp.mkdir(parents=True)
     logger.info("building stand-in %s (%s) in %s", name, counts, root)
     start = time.monotonic()
-    try:
+    with atomic_directory(root) as tmp:
         result = _BUILDERS[name](tmp, counts, _generator(name, seed))
         report = {
             "name": name,
@@ -359,13 +352,6 @@ def build_standin(
             "seconds": round(time.monotonic() - start, 2),
         }
         (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
-        if root.exists():
-            os.replace(root, old)
-        os.replace(tmp, root)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info(
         "stand-in %s: %d networks in %.1f s, quality %s",
         name,

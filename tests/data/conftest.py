@@ -76,3 +76,23 @@ def zoo_root(tmp_path):
     perm = np.random.default_rng(0).permutation(len(rows))
     cnn_zoo.write_split_csv(root / "cifar10_split.csv", perm)
     return root
+
+
+@pytest.fixture
+def fmnist_root(tmp_path):
+    """10 train + 4 test FMNIST INRs; splits.json takes val = train models 1 and 6."""
+    from scalegmn.formats import fmnist_inr
+
+    root = tmp_path / "raw" / "fmnist_inrs"
+    nets = random_networks(dws_siren_spec(), 14, seed=4)
+    for i, net in enumerate(nets[:10]):
+        fmnist_inr.write_network(root, net, split="train", index=i, label=i % 10)
+    for i, net in enumerate(nets[10:]):
+        fmnist_inr.write_network(root, net, split="test", index=i, label=(i + 3) % 10)
+    val = [1, 6]
+    fmnist_inr.write_splits(root, {
+        "train": [f"fmnist_inrs/train/model_{i}.pth" for i in range(10) if i not in val],
+        "val": [f"fmnist_inrs/train/model_{i}.pth" for i in val],
+        "test": [f"fmnist_inrs/test/model_{i}.pth" for i in range(4)],
+    })
+    return root

@@ -57,6 +57,8 @@ def test_good_config_and_defaults():
          "one checksum"),
         ({"datasets": {"mnist_inr": {"source": "local"}}}, "datasets.mnist_inr.local.path", "give the archive"),
         ({"datasets": {"mnist_inr": {"standin": {"size": "huge"}}}}, "datasets.mnist_inr.standin.size", "tiny"),
+        ({"datasets": {"svhn_gs": {"standin": {"size": {"n_run": 5}}}}}, "datasets.svhn_gs.standin.size.n_run",
+         "n_runs"),
         ({"datasets": {"mnist_inr": {}}, "views": {"m": {"dataset": "fmnist_inr"}}}, "views.m.dataset", "not under"),
         ({"datasets": {"mnist_inr": {}}, "views": {"m": {"dataset": "mnist_inr", "activation": "relu"}}},
          "views.m.activation", "Small CNN Zoo"),

@@ -39,6 +39,28 @@ def test_mnist_ingest_round_trip_and_images(mnist_root, tmp_path):
     assert all(table.columns["split"][r] == "testing" for r in splits["test"])
 
 
+
+def test_fmnist_ingest_follows_official_splits_json(fmnist_root, tmp_path):
+    from scalegmn.formats import fmnist_inr
+
+    table = ingest(fmnist_root, tmp_path / "w.h5", tmp_path / "q.tsv", dataset="fmnist_inr", fmt="fmnist_inr")
+    assert table.size == 14 and table.spec.layout == (2, 32, 32, 1)
+    row = list(table.columns["relpath"]).index("test/model_2.pth")
+    net = fmnist_inr.read_network(fmnist_root / "test" / "model_2.pth")
+    assert torch.equal(table.network(np.array([row])).weights[2][0], net.weights[2])
+    assert table.columns["label"][row] == net.label == 5
+    splits = make_splits(table, seed=0)
+    assert splits["method"] == "official splits.json"
+    named = {k: sorted(table.columns["relpath"][splits[k]].tolist()) for k in ("train", "val", "test")}
+    assert named["val"] == ["train/model_1.pth", "train/model_6.pth"]
+    assert named["test"] == [f"test/model_{i}.pth" for i in range(4)]
+    assert len(named["train"]) == 8 and not set(named["train"]) & set(named["val"])
+    # Control: without splits.json the MNIST procedure (seeded val from train) is used instead.
+    (fmnist_root / "splits.json").unlink()
+    table = ingest(fmnist_root, tmp_path / "w2.h5", tmp_path / "q2.tsv", dataset="fmnist_inr", fmt="fmnist_inr")
+    fallback = make_splits(table, seed=0)
+    assert fallback["method"] != "official splits.json" and fallback["counts"]["test"] == 4
+
 def test_bad_files_error_or_quarantine(mnist_root, tmp_path):
     files = sorted(mnist_root.rglob("model_final.pth"))
     truncated, html = files[0], files[1]
@@ -137,3 +159,22 @@ def test_blockwise_ingest_equals_one_block(mnist_root, zoo_root, tmp_path, monke
         assert set(whole.columns) == set(blocks.columns)
         assert all(np.array_equal(whole.columns[k], blocks.columns[k], equal_nan=whole.columns[k].dtype.kind == "f")
                    for k in whole.columns)
+
+
+def test_corrupt_table_or_split_file_is_a_one_line_error(mnist_root, tmp_path):
+    from scalegmn.splits import make_splits_file, read_splits
+    from scalegmn.weight_table import table_spec
+
+    out = tmp_path / "w.h5"
+    ingest_dataset(mnist_root, out, tmp_path / "q.tsv", dataset="mnist_inr", fmt="mnist_inr")
+    splits = make_splits_file(out, tmp_path / "s.json", seed=0)  # reads the columns only
+    assert read_splits(tmp_path / "s.json") == splits and splits["counts"]["test"] == 6
+    out.write_bytes(out.read_bytes()[:200])  # a truncated table
+    (tmp_path / "s.json").write_text('{"train": [1, 2')
+    for call, path in ((lambda: read_table(out), out), (lambda: table_spec(out), out),
+                       (lambda: make_splits_file(out, tmp_path / "s2.json"), out),
+                       (lambda: read_splits(tmp_path / "s.json"), tmp_path / "s.json")):
+        with pytest.raises(DataError) as err:
+            call()
+        assert str(err.value).startswith(f"{path}: not a readable") and "\n" not in str(err.value)
+    assert not (tmp_path / "s2.json").exists()

@@ -198,7 +198,7 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
 
 def test_build_is_atomic_and_replaces_stale_output(tmp_path):
     root = tmp_path / "mnist-inrs"
-    stale = tmp_path / ".mnist-inrs.building"  # what a killed build leaves behind
+    stale = tmp_path / "mnist-inrs.tmp"  # what a killed build leaves behind
     stale.mkdir()
     (stale / "half_written.pth").write_bytes(b"junk")
     root.mkdir()

@@ -1,16 +1,21 @@
 """The data stages as a DAG: dry run, an offline build of every store, and what reruns.
 
-Runs Snakemake in a temporary copy of the workflow whose config.yaml is data_tiny.yaml.
+Runs Snakemake in a temporary copy of the workflow whose config.yaml is data_tiny.yaml (three
+datasets, four views: every job costs a torch import, so the tiny DAG is kept small). The tests
+sharing the built DAG restore config.yaml when they change it.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -34,9 +39,26 @@ def copy_workflow(dest: Path, config: dict | None = None) -> Path:
     return dest
 
 
+@functools.cache
+def snakemake_env() -> dict[str, str]:
+    """The environment of every Snakemake run here: one thread per job, and no SLURM probe.
+
+    Importing Snakemake imports the installed SLURM executor plugin, which runs
+    ``scontrol show config`` at import time; where SLURM is installed but no controller
+    answers, that takes ~9 s per Snakemake call. These tests use the local executor, so a
+    stand-in ``scontrol`` that fails at once (as on a machine without SLURM) is put first
+    on PATH.
+    """
+    shim = Path(tempfile.mkdtemp(prefix="no_slurm_"))
+    atexit.register(shutil.rmtree, shim, True)
+    (shim / "scontrol").write_text("#!/bin/sh\nexit 1\n")
+    (shim / "scontrol").chmod(0o755)
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "PATH": f"{shim}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
 def smk(workdir: Path, *args: str, timeout: int = 300) -> str:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    proc = subprocess.run([SNAKEMAKE, "--cores", "2", *args], cwd=workdir, env=env, capture_output=True,
+    proc = subprocess.run([SNAKEMAKE, "--cores", "2", *args], cwd=workdir, env=snakemake_env(), capture_output=True,
                           text=True, timeout=timeout)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
@@ -71,10 +93,17 @@ def built(tmp_path_factory):
     return work, first
 
 
-def test_dry_run_lists_every_data_stage(built):
+def stage_counts(n_datasets: int, n_views: int) -> dict[str, int]:
+    per_dataset = ("build_standin", "ingest_dataset", "make_splits", "canonicalize_dataset")
+    return {**dict.fromkeys(per_dataset, n_datasets), "build_cache": n_views, "data_all": 1}
+
+
+def test_dry_run_lists_every_data_stage(built, tmp_path):
     _, counts = built
-    assert counts == {"build_standin": 5, "ingest_dataset": 5, "make_splits": 5, "canonicalize_dataset": 5,
-                      "build_cache": 5, "data_all": 1}
+    assert counts == stage_counts(3, 4)
+    # The shipped config plans every stage of all five stand-in datasets and every view.
+    shipped = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert dry_run_jobs(copy_workflow(tmp_path, shipped)) == stage_counts(5, len(shipped["views"]))
 
 
 def test_build_creates_loadable_stores_offline(built):
@@ -96,7 +125,7 @@ def test_build_creates_loadable_stores_offline(built):
         assert min(sizes.values()) > 0, (view, sizes)
     mnist_test = load_split(work / "results/cache/mnist/test.zarr")
     assert mnist_test.images is not None and mnist_test.images.shape[1:] == (1, 28, 28)
-    both = load_split(work / "results/cache/cifar10_gs_both/train.zarr")
+    both = load_split(work / "results/cache/svhn_gs_both/train.zarr")
     assert both.sign_mask is not None and both.sign_mask.any() and not both.sign_mask.all()
     tanh = load_split(work / "results/cache/svhn_gs_tanh/test.zarr")
     assert tanh.spec.hidden_activation == "tanh" and tanh.sign_mask is None
@@ -108,7 +137,7 @@ def test_build_creates_loadable_stores_offline(built):
     for rule in ("build_standin", "ingest_dataset", "canonicalize_dataset", "build_cache"):
         assert any((work / "results/logs" / rule).rglob("*.log")), rule
         assert any((work / "results/benchmarks" / rule).rglob("*.tsv")), rule
-    assert "Nothing to be done" in smk(work, "-n", "data_all")
+    # That nothing is left to do is asserted (with reordered keys) by the reordering test.
 
 
 def test_canonicalization_change_reruns_only_that_dataset(built):
@@ -117,11 +146,12 @@ def test_canonicalization_change_reruns_only_that_dataset(built):
     cfg["datasets"]["mnist_inr"]["canonicalize"] = "phase"
     write_config(work, cfg)
     try:
-        counts = dry_run_jobs(work)
-        assert counts == {"canonicalize_dataset": 1, "build_cache": 1, "data_all": 1}
         out = smk(work, "-n", "data_all")
+        assert job_counts(out) == {"canonicalize_dataset": 1, "build_cache": 1, "data_all": 1}
         assert "results/data/mnist_inr/canonical.h5" in out
-        for other in ("fmnist_inr", "cifar10_inr", "cifar10_gs", "svhn_gs"):
+        others = [d for d in cfg["datasets"] if d != "mnist_inr"]
+        assert len(others) >= 2
+        for other in others:
             assert f"results/data/{other}/" not in out
         # The only job whose params changed is mnist_inr's canonicalization; the rest follows.
         assert out.count("Params have changed") == 1
@@ -149,7 +179,8 @@ def test_config_typo_stops_before_any_job(tmp_path):
     cfg = yaml.safe_load(TINY.read_text())
     cfg["datasets"]["mnist_inr"]["canonicalise"] = cfg["datasets"]["mnist_inr"].pop("canonicalize")
     work = copy_workflow(tmp_path, cfg)
-    proc = subprocess.run([SNAKEMAKE, "-n", "data_all"], cwd=work, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([SNAKEMAKE, "-n", "data_all"], cwd=work, env=snakemake_env(), capture_output=True,
+                          text=True, timeout=120)
     assert proc.returncode != 0
     assert "config key 'datasets.mnist_inr.canonicalise': unknown key; did you mean 'canonicalize'?" in (
         proc.stdout + proc.stderr)
@@ -158,16 +189,17 @@ def test_config_typo_stops_before_any_job(tmp_path):
 def test_table1_dry_run_lists_data_stages_of_its_datasets(tmp_path):
     """On the shipped config, `snakemake -n results/table1` plans the data stages of table 1."""
     work = copy_workflow(tmp_path, yaml.safe_load((REPO / "config.yaml").read_text()))
-    out = smk(work, "-n", "results/table1", "--quiet", "rules")
+    out = smk(work, "-n", "results/table1")
     counts = job_counts(out)
     assert counts.get("build_standin") == 3 and counts.get("canonicalize_dataset") == 3
     for ds in ("mnist_inr", "fmnist_inr", "cifar10_inr"):
-        assert f"results/data/{ds}/raw" in smk(work, "-n", "results/table1")
+        assert f"results/data/{ds}/raw" in out
 
 
 def test_lint_is_clean_for_data_rules(tmp_path):
     work = copy_workflow(tmp_path)
-    proc = subprocess.run([SNAKEMAKE, "--lint"], cwd=work, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([SNAKEMAKE, "--lint"], cwd=work, env=snakemake_env(), capture_output=True, text=True,
+                          timeout=120)
     out = proc.stdout + proc.stderr
     data_rules = ("download_dataset", "extract_dataset", "build_standin", "ingest_dataset", "make_splits",
                   "canonicalize_dataset", "build_cache")

@@ -121,7 +121,7 @@ def test_one_models_hyperparameter_reruns_only_its_jobs(workflow):
         set_config(wd, config)
 
 
-def test_canonicalization_of_one_dataset_reruns_that_dataset_on(workflow):
+def test_canonicalization_change_reruns_only_that_zoo_from_canonicalize_on(workflow):
     wd, config = workflow
     changed = json.loads(json.dumps(config))
     changed["datasets"]["fmnist_inr"]["canonicalize"] = "phase"
