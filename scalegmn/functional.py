@@ -11,6 +11,8 @@ Conventions (datasets.md §4.3, §6):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -81,8 +83,13 @@ def cnn_forward(
     weights: tuple[torch.Tensor, ...],
     biases: tuple[torch.Tensor, ...],
     images: torch.Tensor,
+    *,
+    after_conv: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Run a batch of B CNNs, each on its own images, or one CNN on a batch of images.
+
+    ``after_conv(h, layer)``, if given, transforms each conv layer's activated output
+    ``(M, B * C, H, W)`` (training uses it for channel dropout).
 
     Shapes:
         weights[l]: ``(B, out, in, kh, kw)`` / ``(B, out, in)`` or without the B axis.
@@ -98,7 +105,8 @@ def cnn_forward(
     # Grouped convolution runs all B networks in one call: channels are (network, channel).
     h = images.transpose(0, 1).reshape(m, n_nets * images.shape[2], *images.shape[3:])
     pooled = False
-    for w, b, kind, act in zip(weights, biases, spec.layer_kinds, spec.activations, strict=True):
+    layers = zip(weights, biases, spec.layer_kinds, spec.activations, strict=True)
+    for layer, (w, b, kind, act) in enumerate(layers):
         if kind == "conv":
             h = F.conv2d(
                 h,
@@ -108,11 +116,13 @@ def cnn_forward(
                 padding=spec.conv_padding,
                 groups=n_nets,
             )
-        else:
-            if not pooled and spec.is_cnn:
-                h = h.mean(dim=(-2, -1)).reshape(m, n_nets, -1).transpose(0, 1)  # (B, M, C)
-                pooled = True
-            h = torch.matmul(h, w.transpose(-1, -2)) + b.unsqueeze(-2)
-        h = activate(h, act, spec.omega0)
+            h = activate(h, act, spec.omega0)
+            if after_conv is not None:
+                h = after_conv(h, layer)
+            continue
+        if not pooled and spec.is_cnn:
+            h = h.mean(dim=(-2, -1)).reshape(m, n_nets, -1).transpose(0, 1)  # (B, M, C)
+            pooled = True
+        h = activate(torch.matmul(h, w.transpose(-1, -2)) + b.unsqueeze(-2), act, spec.omega0)
     out = h + spec.output_offset
     return out[0] if single else out

@@ -122,12 +122,13 @@ class ModelConfig(_Overridable):
         checkpointing): about a third more compute, a fraction of the training memory.
     checkpoint_chunk: with checkpointing, a WeightBatch runs in chunks of this many graphs
         (bounds the activations recomputed at once; the result is the same).
-    lean_autograd: allow lean autograd: the per-edge gated blocks keep only their inputs and
-        one pre-activation for backward and rebuild the rest (scalegmn.nn.lean): same results,
-        about a third of plain autograd's memory, nearly checkpointing's recompute.
-    lean_min_mb: lean autograd is used only for batches where plain autograd would keep more
-        than this many MB of per-edge activations (estimate: n_layers x 18 x edges x d_hid x
-        bytes); 0 uses it always. Smaller batches run plain autograd, which is faster.
+    lean_autograd: lean autograd for training: the per-edge gated blocks keep only their
+        inputs and one pre-activation for backward and rebuild the rest in cache-sized row
+        chunks (scalegmn.nn.lean): same results, about a third of plain autograd's memory,
+        and faster than plain autograd on CPU despite the recompute (measured in the report
+        of benchmarks/model_throughput.py --modes auto plain checkpoint).
+    lean_min_mb: use lean autograd only for batches where plain autograd would keep more than
+        this many MB of per-edge activations (n_layers x 18 x edges x d_hid x bytes); 0: always.
     """
 
     _section = "model"
@@ -158,7 +159,7 @@ class ModelConfig(_Overridable):
     checkpoint: bool = False
     checkpoint_chunk: int = 32
     lean_autograd: bool = True
-    lean_min_mb: float = 2048.0
+    lean_min_mb: float = 0.0
 
     def __post_init__(self) -> None:
         if self.n_layers < 1:

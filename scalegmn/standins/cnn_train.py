@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from scalegmn.functional import activate, cnn_forward
+from scalegmn.functional import cnn_forward
 from scalegmn.network import Network, NetworkSpec, cnn_zoo_spec
 
 logger = logging.getLogger(__name__)
@@ -125,27 +125,14 @@ def _train_forward(
     Shapes: images ``(B, M, 1, H, W)``, keep (keep probability per run) ``(B,)``;
     returns logits ``(B, M, 10)``.
     """
-    n_nets, m = images.shape[:2]
-    h = images.transpose(0, 1).reshape(m, n_nets * images.shape[2], *images.shape[3:])
-    for w, b, kind, act in zip(weights, biases, spec.layer_kinds, spec.activations, strict=True):
-        if kind == "conv":
-            h = F.conv2d(
-                h,
-                w.reshape(-1, *w.shape[2:]),
-                b.reshape(-1),
-                stride=spec.conv_stride,
-                padding=spec.conv_padding,
-                groups=n_nets,
-            )
-            h = activate(h, act, spec.omega0)
-            # channel dropout with a per-run keep probability: mask (M, B*C, 1, 1)
-            p = keep.repeat_interleave(w.shape[1]).view(1, -1, 1, 1)
-            mask = torch.rand((*h.shape[:2], 1, 1), generator=gen) < p
-            h = h * (mask / p)
-        else:
-            h = h.mean(dim=(-2, -1)).reshape(m, n_nets, -1).transpose(0, 1)  # GAP: (B, M, C)
-            h = activate(torch.matmul(h, w.transpose(-1, -2)) + b.unsqueeze(-2), act, spec.omega0)
-    return h
+
+    def channel_dropout(h: torch.Tensor, layer: int) -> torch.Tensor:
+        # A per-run keep probability: mask (M, B*C, 1, 1), one draw per channel and image.
+        p = keep.repeat_interleave(spec.layout[layer + 1]).view(1, -1, 1, 1)
+        mask = torch.rand((*h.shape[:2], 1, 1), generator=gen) < p
+        return h * (mask / p)
+
+    return cnn_forward(spec, tuple(weights), tuple(biases), images, after_conv=channel_dropout)
 
 
 def evaluate(

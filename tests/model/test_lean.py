@@ -99,9 +99,10 @@ def test_lean_is_off_where_recompute_would_not_be_exact():
     assert lean.lean_supported(ScaleEq(3, 0, 4, Tau(3, "scale"), d_hid=5))
 
 
-def test_lean_is_used_only_for_large_batches():
+def test_lean_min_mb_limits_lean_autograd_to_large_batches():
     preset = get_preset("mnist_cls/scalegmn")
-    model = build_model(preset.model, preset_spec(preset.name), task=preset.task, n_outputs=10)
+    config = preset.model.override({"lean_min_mb": 2048.0})
+    model = build_model(config, preset_spec(preset.name), task=preset.task, n_outputs=10)
     from scalegmn.models import as_flat_graph
 
     small = as_flat_graph(WeightBatch(random_network(preset_spec(preset.name), (32,))), 1.0)
