@@ -1,7 +1,8 @@
 """ScaleGMN training and inference throughput, peak memory and FLOPs on this machine.
 
 Prints one JSON line per configuration (preset, batch size, memory mode):
-train_networks_per_s (a full step: forward, cross-entropy, backward, clip 10, AdamW),
+train_networks_per_s (a full step: forward, cross-entropy, backward, clip 10, AdamW; gradients
+accumulated over --micro-batch networks, default 32, the same step as the whole batch),
 infer_networks_per_s, peak_mem_mb (RSS high-water of a fresh child process per configuration),
 flops_per_network (torch.utils.flop_counter, our model, one training step), mm_gflops (fp32
 torch.mm rate, median of 4096x4096 products) and effective_ceiling_fraction =
@@ -56,13 +57,14 @@ MODES = {  # memory mode -> model config overrides
 }
 
 
-def child(preset_name: str, batch_size: int, mode: str, steps: int) -> dict:
+def child(preset_name: str, batch_size: int, mode: str, steps: int, micro_batch: int) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     from scalegmn.batch import WeightBatch
     from scalegmn.models import as_flat_graph, build_model
     from scalegmn.presets import get_preset, preset_outputs, preset_spec
     from scalegmn.testing import random_network
+    from scalegmn.train import optimizer_step
 
     preset = get_preset(preset_name)
     spec = preset_spec(preset_name)
@@ -75,11 +77,15 @@ def child(preset_name: str, batch_size: int, mode: str, steps: int) -> dict:
     lean_used = bool(model.use_lean(as_flat_graph(batch, config.input_node_value)))
 
     def step() -> None:
-        loss = torch.nn.functional.cross_entropy(model(batch), batch.y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-        opt.step()
+        # The training loop's own step: gradients accumulated over micro-batches (same step).
+        optimizer_step(
+            model,
+            opt,
+            batch,
+            lambda part: torch.nn.functional.cross_entropy(model(part), part.y),
+            clip_grad_norm=10.0,
+            micro_batch_size=micro_batch,
+        )
 
     model.train()
     step()  # warm-up
@@ -110,6 +116,7 @@ def child(preset_name: str, batch_size: int, mode: str, steps: int) -> dict:
         "memory_mode": mode,
         "lean_autograd_used": lean_used,
         "checkpoint": config.checkpoint,
+        "micro_batch_size": min(micro_batch, batch_size) if micro_batch else batch_size,
         "train_networks_per_s": batch_size / statistics.median(times),
         "infer_networks_per_s": batch_size / statistics.median(infer),
         "peak_mem_mb": peak_mb,
@@ -124,6 +131,8 @@ def main() -> int:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--presets", nargs="+", default=list(ORIGINAL_FLOPS))
     parser.add_argument("--default-malloc", action="store_true")
+    parser.add_argument("--micro-batch", type=int, default=32,
+                        help="gradient-accumulation micro-batch of the training step (0 = whole batch)")
     parser.add_argument("--modes", nargs="+", default=["auto"], choices=list(MODES),
                         help="memory modes: auto (the presets' setting: lean autograd where "
                              "plain autograd would keep > lean_min_mb), lean (always), plain "
@@ -132,7 +141,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.child:
         name, bs, mode = args.child
-        print(json.dumps(child(name, int(bs), mode, args.steps)), flush=True)
+        print(json.dumps(child(name, int(bs), mode, args.steps, args.micro_batch)), flush=True)
         return 0
 
     rate = mm_gflops()
@@ -143,7 +152,8 @@ def main() -> int:
     started = time.perf_counter()
     for name, bs, mode in configs:
         proc = subprocess.run(
-            [sys.executable, __file__, "--steps", str(args.steps), "--child", name, str(bs), mode],
+            [sys.executable, __file__, "--steps", str(args.steps), "--micro-batch", str(args.micro_batch),
+             "--child", name, str(bs), mode],
             env=env, capture_output=True, text=True, check=True,
         )
         record = json.loads(proc.stdout.strip().splitlines()[-1])

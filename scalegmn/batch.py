@@ -48,6 +48,19 @@ class WeightBatch:
             index=move(self.index),
         )
 
+    def take(self, rows: slice | torch.Tensor) -> WeightBatch:
+        """The sub-batch of the given rows (a slice or an index tensor)."""
+
+        def pick(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t[rows]
+
+        net = self.net.replace(
+            weights=tuple(w[rows] for w in self.net.weights),
+            biases=tuple(b[rows] for b in self.net.biases),
+            meta={},
+        )
+        return replace(self, net=net, y=pick(self.y), sign_mask=pick(self.sign_mask), index=pick(self.index))
+
     def odd_mask(self) -> torch.Tensor:
         """``(B,)`` bool: True where the sign group acts, False where positive scaling acts."""
         if self.sign_mask is not None:

@@ -190,8 +190,12 @@ class OptimConfig(_Overridable):
     clip_grad_norm: float = 10.0
     warmup_steps: int = 1000
     patience: int | None = None
+    # Accumulate gradients over micro-batches of this size: the same step, a micro-batch's memory.
+    micro_batch_size: int | None = None
 
     def __post_init__(self) -> None:
+        if self.micro_batch_size is not None and self.micro_batch_size < 1:
+            raise ConfigError("optim.micro_batch_size", f"{self.micro_batch_size} must be at least 1")
         if self.batch_size < 1:
             raise ConfigError("optim.batch_size", f"{self.batch_size} must be at least 1")
         if self.epochs is None and self.max_steps is None:

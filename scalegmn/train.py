@@ -63,6 +63,7 @@ class LoopSettings:
     clip_grad_norm: float = 10.0
     warmup_steps: int = 1000
     patience: int | None = None
+    micro_batch_size: int | None = None
 
     @classmethod
     def of(cls, optim: Any) -> LoopSettings:
@@ -124,6 +125,39 @@ def _batch_loss(model, batch, task: str, images) -> tuple[torch.Tensor, torch.Te
         err = editing.per_image_mse(rendered, target)
         return err.mean(), err
     raise ValueError(f"unknown task {task!r}")
+
+
+def optimizer_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch,
+    loss_of: Callable[[Any], torch.Tensor],
+    *,
+    clip_grad_norm: float | None,
+    micro_batch_size: int | None = None,
+) -> torch.Tensor:
+    """One optimizer step on ``batch``; returns the (detached) mean loss.
+
+    With ``micro_batch_size`` the gradient is accumulated over micro-batches, each loss weighted
+    by its share of the batch. Every loss here is a mean over networks and no layer uses batch
+    statistics (LayerNorm is per sample), so this is the gradient of the whole batch, computed
+    with one micro-batch's activation memory.
+    """
+    n = batch.size
+    size = micro_batch_size if micro_batch_size and micro_batch_size < n else n
+    optimizer.zero_grad(set_to_none=True)
+    total = torch.zeros(())
+    for start in range(0, n, size):
+        part = batch if size == n else batch.take(slice(start, start + size))
+        loss = loss_of(part)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss is {loss.item()}; lower optim.lr")
+        (loss * (part.size / n)).backward()
+        total = total + loss.detach().cpu() * (part.size / n)
+    if clip_grad_norm:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+    optimizer.step()
+    return total
 
 
 @torch.no_grad()
@@ -319,14 +353,17 @@ def fit(
         idx = state["perm"][state["pos"]: state["pos"] + loop.batch_size]
         state["pos"] += len(idx)
         batch = train.get(idx).to(device)
-        loss, _ = _batch_loss(model, batch, task, images)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss is {loss.item()} at step {state['step']}; lower optim.lr")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if loop.clip_grad_norm:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), loop.clip_grad_norm)
-        optimizer.step()
+        try:
+            loss = optimizer_step(
+                model,
+                optimizer,
+                batch,
+                lambda part: _batch_loss(model, part, task, images)[0],
+                clip_grad_norm=loop.clip_grad_norm,
+                micro_batch_size=loop.micro_batch_size,
+            )
+        except FloatingPointError as err:
+            raise FloatingPointError(f"{err} (at step {state['step']})") from None
         scheduler.step()
         state["step"] += 1
         state["loss_sum"] += float(loss.detach())
