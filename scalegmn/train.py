@@ -39,6 +39,7 @@ from scalegmn.metrics import (
     generalization_metrics,
     is_better,
 )
+from scalegmn.presets import OptimConfig
 
 log = logging.getLogger(__name__)
 
@@ -48,27 +49,6 @@ ENV_RECORDED = ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_GPUS_ON_NODE", "S
 
 class SimulatedKill(RuntimeError):
     """Raised after ``SCALEGMN_STOP_AFTER_STEPS`` steps, as if the job had been killed."""
-
-
-@dataclass(frozen=True)
-class LoopSettings:
-    """What the loop needs from an ``OptimConfig`` (duck-typed so tests can pass their own)."""
-
-    batch_size: int
-    lr: float
-    weight_decay: float
-    epochs: int | None = None
-    max_steps: int | None = None
-    eval_every_steps: int | None = None
-    clip_grad_norm: float = 10.0
-    warmup_steps: int = 1000
-    patience: int | None = None
-    micro_batch_size: int | None = None
-
-    @classmethod
-    def of(cls, optim: Any) -> LoopSettings:
-        names = cls.__dataclass_fields__
-        return cls(**{n: getattr(optim, n) for n in names if hasattr(optim, n)})
 
 
 class LinearWarmup:
@@ -222,7 +202,7 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
 
 def fit(
     model: torch.nn.Module,
-    loop: LoopSettings,
+    loop: OptimConfig,
     task: str,
     splits: Mapping[str, Any],
     *,
@@ -483,7 +463,7 @@ def run_job(
     t0 = time.monotonic()
     result = fit(
         model,
-        LoopSettings.of(optim_cfg),
+        optim_cfg,
         task,
         splits,
         seed=seed,

@@ -7,15 +7,16 @@ import math
 import pytest
 import torch
 
-from scalegmn.train import LoopSettings, SimulatedKill, fit
+from scalegmn.presets import OptimConfig
+from scalegmn.train import SimulatedKill, fit
 
-LOOP = LoopSettings(batch_size=8, lr=1e-2, weight_decay=1e-3, epochs=4, warmup_steps=5)
+LOOP = OptimConfig(batch_size=8, lr=1e-2, weight_decay=1e-3, epochs=4, warmup_steps=5)
 
 
 @pytest.mark.parametrize("task", ["classification", "generalization", "editing"])
 def test_fit_reports_test_metric_at_best_validation(task, splits_for, model_for):
     splits = splits_for(task, sizes=(24, 8, 8)) if task == "editing" else splits_for(task)
-    loop = LoopSettings(batch_size=8, lr=1e-2, weight_decay=0.0, epochs=3, warmup_steps=2)
+    loop = OptimConfig(batch_size=8, lr=1e-2, weight_decay=0.0, epochs=3, warmup_steps=2)
     result = fit(model_for(task, splits), loop, task, splits, seed=0)
     metric = result.metric
     assert len(result.history) == 3  # one evaluation per epoch
@@ -34,7 +35,7 @@ def test_fit_reports_test_metric_at_best_validation(task, splits_for, model_for)
 
 def test_training_reduces_the_loss(splits_for, model_for):
     splits = splits_for("generalization")
-    loop = LoopSettings(batch_size=8, lr=1e-2, weight_decay=0.0, epochs=8, warmup_steps=1)
+    loop = OptimConfig(batch_size=8, lr=1e-2, weight_decay=0.0, epochs=8, warmup_steps=1)
     result = fit(model_for("generalization", splits), loop, "generalization", splits, seed=0)
     assert result.history[-1]["val_loss"] < result.history[0]["val_loss"]
     assert result.selected["val"]["kendall_tau"] > 0.3
@@ -43,8 +44,8 @@ def test_training_reduces_the_loss(splits_for, model_for):
 def test_editing_learns_a_dilation_like_edit(splits_for, model_for):
     splits = splits_for("editing", sizes=(24, 8, 8))
     model = model_for("editing", splits)
-    before = fit(model, LoopSettings(batch_size=8, lr=0.0, weight_decay=0.0, epochs=1), "editing", splits, seed=0)
-    after = fit(model_for("editing", splits), LoopSettings(batch_size=8, lr=5e-2, weight_decay=0.0, epochs=3, warmup_steps=1),
+    before = fit(model, OptimConfig(batch_size=8, lr=0.0, weight_decay=0.0, epochs=1), "editing", splits, seed=0)
+    after = fit(model_for("editing", splits), OptimConfig(batch_size=8, lr=5e-2, weight_decay=0.0, epochs=3, warmup_steps=1),
                 "editing", splits, seed=0)
     assert after.selected["val"]["mse"] < before.selected["val"]["mse"]
 
@@ -101,7 +102,7 @@ def test_same_seed_same_result_other_seed_differs(splits_for, model_for):
 
 def test_warmup_then_constant_lr(splits_for, model_for):
     splits = splits_for("classification")
-    loop = LoopSettings(batch_size=8, lr=1e-2, weight_decay=0.0, epochs=3, warmup_steps=12)
+    loop = OptimConfig(batch_size=8, lr=1e-2, weight_decay=0.0, epochs=3, warmup_steps=12)
     result = fit(model_for("classification", splits), loop, "classification", splits, seed=0)
     lrs = [row["lr"] for row in result.history]  # after 6, 12, 18 steps
     assert lrs[0] == pytest.approx(1e-2 * 7 / 12)
@@ -110,7 +111,7 @@ def test_warmup_then_constant_lr(splits_for, model_for):
 
 def test_max_steps_with_eval_every(splits_for, model_for):
     splits = splits_for("classification")
-    loop = LoopSettings(batch_size=8, lr=1e-2, weight_decay=0.0, max_steps=10, eval_every_steps=4, warmup_steps=1)
+    loop = OptimConfig(batch_size=8, lr=1e-2, weight_decay=0.0, max_steps=10, eval_every_steps=4, warmup_steps=1)
     result = fit(model_for("classification", splits), loop, "classification", splits, seed=0)
     assert [r["step"] for r in result.history] == [4, 8, 10]
     assert result.steps == 10
