@@ -4,7 +4,7 @@ import torch
 
 from scalegmn.graph import edge_feature_dim, from_graph_features, to_graph_features, topology
 from scalegmn.network import NetworkSpec, cnn_zoo_spec, dws_siren_spec, nfn_siren_spec
-from tests.test_network import random_network
+from scalegmn.testing import random_network
 
 
 def test_counts_match_the_original_graphs():
@@ -42,7 +42,7 @@ def test_last_layer_edge_type_follows_the_output_neuron():
 
 def test_edge_feature_is_the_weight_from_source_to_target():
     spec = dws_siren_spec()
-    net = random_network(spec)
+    net = random_network(spec, ())
     node_feat, edge_feat = to_graph_features(net, input_value=1.0)
     topo = topology(spec)
     off = topo.layer_offsets
@@ -56,7 +56,7 @@ def test_edge_feature_is_the_weight_from_source_to_target():
 
 def test_round_trip_for_every_architecture_with_batches():
     for spec in (dws_siren_spec(), nfn_siren_spec(), cnn_zoo_spec("tanh")):
-        net = random_network(spec, 2, 3)
+        net = random_network(spec, (2, 3))
         node_feat, edge_feat = to_graph_features(net)
         weights, biases = from_graph_features(spec, node_feat, edge_feat)
         assert all(torch.equal(a, b) for a, b in zip(weights, net.weights, strict=True))
@@ -65,7 +65,7 @@ def test_round_trip_for_every_architecture_with_batches():
 
 def test_cnn_dense_weights_sit_in_slot_zero():
     spec = cnn_zoo_spec("relu")
-    net = random_network(spec)
+    net = random_network(spec, ())
     _, edge_feat = to_graph_features(net)
     dense = edge_feat[topology(spec).edge_layer == 3]
     assert (dense[:, 1:] == 0).all() and (dense[:, 0] != 0).all()

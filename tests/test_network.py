@@ -12,14 +12,7 @@ from scalegmn.network import (
     stack,
     unstack,
 )
-
-
-def random_network(spec: NetworkSpec, *batch: int, dtype=torch.float64) -> Network:
-    return Network(
-        spec,
-        tuple(torch.randn(*batch, *spec.weight_shape(i), dtype=dtype) for i in range(spec.n_layers)),
-        tuple(torch.randn(*batch, *spec.bias_shape(i), dtype=dtype) for i in range(spec.n_layers)),
-    )
+from scalegmn.testing import random_network
 
 
 def test_parameter_counts_match_the_real_datasets():
@@ -48,7 +41,7 @@ def test_spec_round_trips_through_dict_and_key_is_stable():
 
 def test_network_validation_names_source_and_layer():
     spec = dws_siren_spec()
-    net = random_network(spec)
+    net = random_network(spec, ())
     bad = list(net.weights)
     bad[1] = torch.zeros(32, 31)
     with pytest.raises(ValueError, match=r"a/b\.pth: layer 1 weight has shape \(32, 31\)"):
@@ -56,7 +49,7 @@ def test_network_validation_names_source_and_layer():
 
 
 def test_non_finite_reports_the_tensor():
-    net = random_network(dws_siren_spec())
+    net = random_network(dws_siren_spec(), ())
     assert net.non_finite() is None
     biases = list(net.biases)
     biases[2] = torch.tensor([float("nan")], dtype=torch.float64)
@@ -65,7 +58,7 @@ def test_non_finite_reports_the_tensor():
 
 def test_stack_unstack_round_trip_keeps_metadata():
     spec = nfn_siren_spec()
-    nets = [random_network(spec).replace(source=f"n{i}", label=i) for i in range(3)]
+    nets = [random_network(spec, (), seed=i).replace(source=f"n{i}", label=i) for i in range(3)]
     batch = stack(nets)
     assert batch.batch_shape == (3,)
     assert batch.flat().shape == (3, spec.num_params)
@@ -77,4 +70,4 @@ def test_stack_unstack_round_trip_keeps_metadata():
 
 def test_stack_refuses_mixed_architectures():
     with pytest.raises(ValueError, match="architecture differs"):
-        stack([random_network(cnn_zoo_spec("relu")), random_network(cnn_zoo_spec("tanh"))])
+        stack([random_network(cnn_zoo_spec("relu"), ()), random_network(cnn_zoo_spec("tanh"), ())])
