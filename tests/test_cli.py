@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 from scalegmn.cli import SUBCOMMANDS, main
 
@@ -22,9 +23,9 @@ def test_subcommand_help_shows_its_own_options(capsys):
 
 
 def test_installed_entry_point_runs():
-    result = subprocess.run(
-        [sys.executable, "-m", "scalegmn.cli", "--help"], capture_output=True, text=True, check=True
-    )
+    exe = Path(sys.executable).with_name("scalegmn")  # the console script pip installed
+    assert exe.exists(), f"{exe} missing: install the package with pip install -e ."
+    result = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True)
     assert "standins" in result.stdout and "inspect" in result.stdout
 
 
