@@ -34,6 +34,18 @@ wildcard_constraints:
     split="|".join(DATA_SPLITS),
 
 
+def package_code(folder, names=None):
+    """Source files of ``scalegmn/<folder>`` (``names``, or every ``.py`` there), relative to the
+    working directory where possible. Rules declare them as inputs: Snakemake does not track the
+    modules that scripts import, so editing them must make the rule's outputs out of date."""
+    pkg = os.path.join(workflow.basedir, "scalegmn", folder)
+    if names is None:
+        names = sorted(f for f in os.listdir(pkg) if f.endswith(".py")) if os.path.isdir(pkg) else []
+    files = [os.path.join(pkg, f) for f in names]
+    return [os.path.relpath(f) if f.startswith(os.getcwd() + os.sep) else f
+            for f in files if os.path.exists(f)]
+
+
 def get_dataset_config(wildcards):
     return DATA.datasets[wildcards.dataset]
 

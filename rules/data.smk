@@ -48,6 +48,8 @@ rule extract_dataset:
 
 
 rule build_standin:
+    input:
+        code=package_code("standins"),
     output:
         directory(f"results/data/{{dataset,{STANDIN_DATASETS}}}/raw"),
     log:

@@ -27,12 +27,7 @@ def get_final_output():
 
 
 def get_train_code():
-    pkg = os.path.join(workflow.basedir, "scalegmn")
-    files = [os.path.join(pkg, f) for f in TRAIN_CODE_FILES]
-    nn_dir = os.path.join(pkg, "nn")
-    if os.path.isdir(nn_dir):
-        files += [os.path.join(nn_dir, f) for f in sorted(os.listdir(nn_dir)) if f.endswith(".py")]
-    return [os.path.relpath(f) if f.startswith(os.getcwd() + os.sep) else f for f in files if os.path.exists(f)]
+    return package_code("", TRAIN_CODE_FILES) + package_code("nn")
 
 
 def get_train_inputs(wildcards):

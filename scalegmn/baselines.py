@@ -17,6 +17,7 @@ from torch import nn
 from scalegmn.batch import WeightBatch
 from scalegmn.errors import ConfigError
 from scalegmn.network import NetworkSpec
+from scalegmn.nn.input_scale import LayerScale
 
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -46,9 +47,10 @@ class MLPBaseline(nn.Module):
         self.spec, self.editing = spec, editing
         d_out = spec.num_params if editing else n_outputs
         self.mlp = _deep_mlp(spec.num_params, d_out, d_hid, n_layers, dropout)
+        self.input_scale = LayerScale(spec.n_layers)
 
     def forward(self, batch):
-        net = _weights_of(batch).net
+        net = self.input_scale(_weights_of(batch)).net
         out = self.mlp(net.flat().to(self.mlp[0].weight.dtype))
         if not self.editing:
             return out
@@ -58,7 +60,7 @@ class MLPBaseline(nn.Module):
                 n = math.prod(shape)
                 dest.append(out[:, at : at + n].reshape(-1, *shape))
                 at += n
-        return tuple(weights), tuple(biases)
+        return self.input_scale.unscale(weights, biases)
 
 
 def layer_statistics(batch: WeightBatch) -> torch.Tensor:
@@ -78,9 +80,10 @@ class StatNN(nn.Module):
                  dropout: float) -> None:
         super().__init__()
         self.mlp = _deep_mlp(14 * spec.n_layers, n_outputs, d_hid, n_layers, dropout)
+        self.input_scale = LayerScale(spec.n_layers)
 
     def forward(self, batch):
-        stats = layer_statistics(_weights_of(batch))
+        stats = layer_statistics(self.input_scale(_weights_of(batch)))
         return self.mlp(stats.to(self.mlp[0].weight.dtype))
 
 

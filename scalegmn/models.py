@@ -29,6 +29,7 @@ from scalegmn.errors import ConfigError
 from scalegmn.graph import edge_feature_dim, topology
 from scalegmn.network import NetworkSpec
 from scalegmn.nn.graph_batch import INPUT, OUTPUT, FlatGraph, from_weight_batch
+from scalegmn.nn.input_scale import LayerScale
 from scalegmn.nn.layers import GMNLayer, LayerOptions, ScaleGMNLayer
 from scalegmn.nn.lean import lean_active, lean_scope, plain_activation_mb
 from scalegmn.nn.positional import PositionalEncoding
@@ -115,6 +116,7 @@ class ScaleGMN(nn.Module):
         self.has_skip = [c.gnn_skip and not (self.equivariant and t == c.n_layers - 1)
                          for t in range(c.n_layers)]
         self.dropout = nn.Dropout(c.dropout) if c.dropout > 0 else nn.Identity()
+        self.input_scale = LayerScale(spec.n_layers)
 
         n_in, n_out = spec.layout[0], spec.layout[-1]
         if self.equivariant:
@@ -147,6 +149,11 @@ class ScaleGMN(nn.Module):
         return e if self.edge_pe is None else self.edge_pe(e, edge_type)
 
     def forward(self, batch):
+        batch = self.input_scale(batch)
+        out = self._forward_scaled(batch)
+        return self.input_scale.unscale(*out) if self.equivariant else out
+
+    def _forward_scaled(self, batch):
         chunk = self.config.checkpoint_chunk
         if (isinstance(batch, WeightBatch) and self.config.checkpoint and torch.is_grad_enabled()
                 and batch.size > chunk):

@@ -38,6 +38,7 @@ CHOICES = {
     "tau": ("abs", "sym"),
     "readout": ("last_layer", "full_graph"),
     "backward_edges": ("auto", "inverse", "shared"),
+    "input_scaling": ("none", "rms"),
 }
 
 
@@ -127,6 +128,9 @@ class ModelConfig(_Overridable):
         chunks (scalegmn.nn.lean): same results, about a third of plain autograd's memory,
         and faster than plain autograd on CPU despite the recompute (measured in the report
         of benchmarks/model_throughput.py --modes auto plain checkpoint).
+    input_scaling: none (raw weights, as the original) | rms: divide each layer's weights and
+        biases by their RMS over the training split (scalegmn.nn.input_scale; keeps every
+        symmetry, calibrated by the training job, carried by the checkpoint).
     lean_min_mb: use lean autograd only for batches where plain autograd would keep more than
         this many MB of per-edge activations (n_layers x 18 x edges x d_hid x bytes); 0: always.
     """
@@ -160,6 +164,7 @@ class ModelConfig(_Overridable):
     checkpoint_chunk: int = 32
     lean_autograd: bool = True
     lean_min_mb: float = 0.0
+    input_scaling: str = "none"
 
     def __post_init__(self) -> None:
         if self.n_layers < 1:

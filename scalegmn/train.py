@@ -39,6 +39,7 @@ from scalegmn.metrics import (
     generalization_metrics,
     is_better,
 )
+from scalegmn.network import Network
 from scalegmn.presets import OptimConfig
 
 log = logging.getLogger(__name__)
@@ -407,6 +408,10 @@ def write_json(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _rounded(t: torch.Tensor) -> list[float]:
+    return [float(f"{v:.4g}") for v in t.tolist()]
+
+
 def resolve_preset(settings: Mapping[str, Any]):
     """(ModelConfig, OptimConfig) of a job: the named preset with the job's overrides."""
     from scalegmn.presets import get_preset
@@ -458,6 +463,11 @@ def run_job(
     model = build_model(model_cfg, spec, task=task, n_outputs=n_out)
     n_params = count_parameters(model)
     log.info("model %s: %d parameters", settings["preset"], n_params)
+    if model_cfg.input_scaling == "rms":
+        train = splits["train"]
+        model.input_scale.calibrate(Network(spec, train.weights[0], train.biases[0]))
+        log.info("input scaling (layer RMS over train): weights %s, biases %s",
+                 _rounded(model.input_scale.weight_scale), _rounded(model.input_scale.bias_scale))
 
     stop = os.environ.get(STOP_ENV)
     t0 = time.monotonic()

@@ -234,18 +234,28 @@ def glyph_images(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tens
     return images.round().to(torch.uint8), labels
 
 
+#: A foreground colour per class (RGB in [0, 1]): real CIFAR-10 classes differ in colour
+#: statistics as well as in shape (sky behind planes, green behind frogs).
+CLASS_COLOURS = torch.tensor([
+    [0.90, 0.20, 0.20], [0.20, 0.80, 0.25], [0.25, 0.35, 0.95], [0.95, 0.85, 0.20],
+    [0.85, 0.30, 0.85], [0.20, 0.85, 0.85], [0.95, 0.55, 0.15], [0.55, 0.25, 0.75],
+    [0.60, 0.85, 0.40], [0.85, 0.85, 0.85],
+])
+
+
 def colour_glyph_images(
     n: int, gen: torch.Generator, *, labels: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """CIFAR-10 stand-in: uint8 ``(n, 32, 32, 3)`` colour glyphs (HWC, RGB) and labels ``(n,)``.
 
-    Foreground and background colours are random with a minimum contrast; the background is a
-    smooth colour gradient, and both carry some texture.
+    The glyph's shape and its colour (the class colour, blended 35% with a random one) depend
+    on the class; the background is a random colour of minimum contrast with a smooth
+    gradient, and both carry some texture.
     """
     if labels is None:
         labels = torch.randint(0, N_CLASSES, (n,), generator=gen)
     mask = glyph_masks(labels, 32, gen).unsqueeze(1)  # (n, 1, 32, 32)
-    fg = torch.rand(n, 3, 1, 1, generator=gen)
+    fg = 0.65 * CLASS_COLOURS[labels].view(n, 3, 1, 1) + 0.35 * torch.rand(n, 3, 1, 1, generator=gen)
     bg = torch.rand(n, 3, 1, 1, generator=gen)
     # dark background behind a bright glyph and vice versa, so every glyph stays visible
     bright_fg = fg.mean(dim=1, keepdim=True) > 0.5

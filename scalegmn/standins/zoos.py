@@ -14,6 +14,14 @@ builder runs unchanged on it:
   hyperparameters, 9 checkpoints each, ``weights.npy`` + ``metrics.csv.gz`` + ``layout.csv``
   and NFN's split CSV (with its stray ``0`` line).
 
+Every INR zoo starts its fits from ``init_draws`` shared initialisations (one by default) and
+then moves each fitted INR to a random point of its symmetry orbit (a random permutation of
+the hidden neurons and random sign flips; the function is unchanged). Real zoos start each INR
+from its own random init; with about a thousand INRs and a CPU-minutes training budget, such
+a zoo leaves every metanetwork at chance. From shared inits, networks of one class differ by
+their image and by a symmetry: a symmetry-aware model can learn the task in minutes, and a
+model that ignores the symmetries (the MLP) cannot — the comparison the paper's table makes.
+
 A build is deterministic for a seed (same seed -> byte-identical files, with the same torch
 build and thread count), atomic (built in ``<root>.tmp``, then
 renamed) and writes ``root/standin_report.json`` with its size, timing and quality figures.
@@ -33,11 +41,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from scalegmn import symmetry
 from scalegmn.formats import cifar_inr, cnn_zoo, fmnist_inr, mnist_images, mnist_inr
 from scalegmn.formats.atomic import atomic_directory
 from scalegmn.formats.statedict import state_dict_from_network
 from scalegmn.formats.torchfile import save_state_dict
-from scalegmn.network import Network, dws_siren_spec, nfn_siren_spec
+from scalegmn.network import Network, NetworkSpec, dws_siren_spec, nfn_siren_spec
 from scalegmn.standins import images as img
 from scalegmn.standins.cnn_train import (
     BATCH_SIZE,
@@ -81,6 +90,29 @@ def _psnr_summary(
 # ------------------------------------------------------------------------------------------
 # INR zoos
 # ------------------------------------------------------------------------------------------
+def _fit_inr_zoo(
+    init: Callable[[NetworkSpec, int, torch.Generator], Network],
+    spec: NetworkSpec,
+    targets: torch.Tensor,
+    *,
+    draws: int,
+    steps: int,
+    lr: float,
+    gen: torch.Generator,
+    label: str,
+) -> Network:
+    """Fit INR ``k`` to ``targets[k]`` from shared init ``k % draws``, then move every fitted
+    INR to a random point of its symmetry orbit (see the module docstring)."""
+    shared = init(spec, draws, gen)
+    which = torch.arange(targets.shape[0]) % draws
+    start = shared.replace(
+        weights=tuple(w[which] for w in shared.weights),
+        biases=tuple(b[which] for b in shared.biases),
+    )
+    zoo = fit_sirens(start, targets, steps=steps, lr=lr, label=label)
+    return symmetry.random_symmetry(zoo, gen)
+
+
 def _write_mnist_decoys(root: Path, zoo: Network) -> None:
     """What the real archive holds besides the INRs (datasets.md §1.1 [3p]): AppleDouble junk,
     a statistics file and a CIFAR INR folder whose name contains "train"."""
@@ -127,8 +159,8 @@ def _build_mnist(root: Path, counts: dict[str, int], gen: torch.Generator) -> di
     test_u8, test_y = img.digit_images(n_test, gen, pool=test_pool)
     images_u8 = torch.cat([train_u8, test_u8])
     targets = img.to_unit(images_u8).unsqueeze(1)  # ToTensor: pixel/255, (N, 1, 28, 28)
-    init = init_dws(dws_siren_spec(), n_train + n_test, gen)
-    zoo = fit_sirens(init, targets, steps=counts["fit_steps"], lr=1e-2, label="mnist_inr")
+    zoo = _fit_inr_zoo(init_dws, dws_siren_spec(), targets, draws=counts["init_draws"],
+                       steps=counts["fit_steps"], lr=1e-2, gen=gen, label="mnist_inr")
     labels = torch.cat([train_y, test_y]).tolist()
     for k in range(n_train + n_test):
         split, image_id = ("training", k) if k < n_train else ("testing", k - n_train)
@@ -144,8 +176,8 @@ def _build_fmnist(root: Path, counts: dict[str, int], gen: torch.Generator) -> d
     n_train, n_test = counts["n_train"], counts["n_test"]
     images_u8, labels_t = img.glyph_images(n_train + n_test, gen)
     targets = img.to_unit(images_u8).unsqueeze(1)
-    init = init_dws(dws_siren_spec(), n_train + n_test, gen)
-    zoo = fit_sirens(init, targets, steps=counts["fit_steps"], lr=1e-2, label="fmnist_inr")
+    zoo = _fit_inr_zoo(init_dws, dws_siren_spec(), targets, draws=counts["init_draws"],
+                       steps=counts["fit_steps"], lr=1e-2, gen=gen, label="fmnist_inr")
     labels = labels_t.tolist()
     for k in range(n_train + n_test):
         split, index = ("train", k) if k < n_train else ("test", k - n_train)
@@ -185,23 +217,16 @@ def _build_cifar_inr(root: Path, counts: dict[str, int], gen: torch.Generator) -
     # ToTensor then Normalize(0.5, 0.5): (N, 3, 32, 32) in [-1, 1]
     targets = img.to_unit(images_u8).permute(0, 3, 1, 2) * 2.0 - 1.0
     spec = nfn_siren_spec()
-    steps = counts["fit_steps"]
-    zoo = fit_sirens(
-        init_nfn(spec, n_images, gen), targets, steps=steps, lr=3e-3, label="cifar10_inr"
-    )
+    fit = partial(_fit_inr_zoo, init_nfn, spec, draws=counts["init_draws"],
+                  steps=counts["fit_steps"], lr=3e-3, gen=gen)
+    zoo = fit(targets, label="cifar10_inr")
     labels = labels_t.tolist()
     for k in range(n_images):
         cifar_inr.write_network(root, _single(zoo, k), label=labels[k], idx=k)
     quality = _psnr_summary(zoo, targets, (-1.0, 1.0))
     aug_psnr = []
     for a in range(n_aug):
-        aug = fit_sirens(
-            init_nfn(spec, n_train, gen),
-            targets[:n_train],
-            steps=steps,
-            lr=3e-3,
-            label=f"cifar10_inr aug{a}",
-        )
+        aug = fit(targets[:n_train], label=f"cifar10_inr aug{a}")  # fresh shared inits
         for k in range(n_train):
             cifar_inr.write_network(root, _single(aug, k), label=labels[k], idx=k, aug=a)
         aug_psnr.append(_psnr_summary(aug, targets[:n_train], (-1.0, 1.0)))

@@ -8,7 +8,7 @@ from scalegmn.standins import zoos
 
 def test_cli_builds_named_standins(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(
-        zoos.SIZES["tiny"], "mnist_inr", {"n_train": 2, "n_test": 1, "fit_steps": 3}
+        zoos.SIZES["tiny"], "mnist_inr", {"n_train": 2, "n_test": 1, "fit_steps": 3, "init_draws": 1}
     )
     rc = main(["standins", "mnist_inr", "--out", str(tmp_path), "--size", "tiny", "--seed", "3"])
     assert rc == 0

@@ -233,3 +233,38 @@ def test_sizes_module_is_torch_free():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def _orbit_representative(net):
+    """One point per sign+permutation orbit of a 2-hidden-layer SIREN with non-zero biases:
+    flip each hidden neuron so its bias is positive, then sort the neurons of each layer by bias."""
+    w, b = [t.clone() for t in net.weights], [t.clone() for t in net.biases]
+    for layer in range(len(w) - 1):
+        sign = torch.sign(b[layer])
+        w[layer], b[layer] = w[layer] * sign[:, None], b[layer] * sign
+        w[layer + 1] = w[layer + 1] * sign[None, :]
+        order = torch.argsort(b[layer])
+        w[layer], b[layer] = w[layer][order], b[layer][order]
+        w[layer + 1] = w[layer + 1][:, order]
+    return torch.cat([t.flatten() for t in (*w, *b)])
+
+
+@pytest.mark.parametrize("draws", [1, 2])
+def test_inr_zoos_start_from_shared_inits_on_random_orbit_points(monkeypatch, draws):
+    """With no fitting, INR k is init k % draws moved by a random (non-trivial) symmetry."""
+    from scalegmn.standins import zoos as zoos_module
+    from scalegmn.standins.siren_fit import init_nfn
+
+    monkeypatch.setattr(zoos_module, "fit_sirens", lambda start, targets, **kw: start)
+    spec = nfn_siren_spec()
+    nets = zoos_module._fit_inr_zoo(init_nfn, spec, torch.zeros(6, 3, 32, 32), draws=draws,
+                                    steps=0, lr=0.0, gen=torch.Generator().manual_seed(0),
+                                    label="test")
+    single = [type(nets)(spec, [w[k] for w in nets.weights], [b[k] for b in nets.biases])
+              for k in range(6)]
+    reps = [_orbit_representative(n) for n in single]
+    for k in range(6):
+        # same orbit as every INR of its draw, another orbit than those of other draws
+        assert all(torch.allclose(reps[k], reps[j]) == (j % draws == k % draws) for j in range(6))
+    # the raw weights differ: each INR sits at its own point of the orbit
+    assert not torch.allclose(single[0].weights[0], single[draws].weights[0])
