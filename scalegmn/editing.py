@@ -44,6 +44,16 @@ def source_images(net: Network, images: torch.Tensor | None, index: torch.Tensor
         return render(net, IMAGE_SHAPE).clamp(0.0, 1.0)
 
 
+class NoEdit(torch.nn.Module):
+    """The editor that changes nothing: its error is that of the unedited INRs, the reference
+    every editing model must beat."""
+
+    def forward(self, batch):
+        net = batch.net
+        return (tuple(torch.zeros_like(w) for w in net.weights),
+                tuple(torch.zeros_like(b) for b in net.biases))
+
+
 def per_image_mse(rendered: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """``(B,)``: mean over (C, H, W) of the squared error of each image."""
     return (rendered - target).pow(2).flatten(1).mean(dim=1)

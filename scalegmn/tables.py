@@ -45,6 +45,7 @@ def summarise(table: TableConfig, metrics: Mapping[Job, Mapping[str, Any]]) -> l
             values = [float(metrics[(c.view, r.key, s)]["value"]) * tm.scale for s in table.seeds]
             mean, std = _mean_std(values)
             paper = paper_cell(table.task, r.paper_row, c.view)
+            ref = metrics[(c.view, r.key, table.seeds[0])].get("reference")
             rows.append(
                 {
                     "model": r.label,
@@ -58,9 +59,21 @@ def summarise(table: TableConfig, metrics: Mapping[Job, Mapping[str, Any]]) -> l
                     "paper_row": r.paper_row or "",
                     "paper_mean": paper[0] if paper else None,
                     "paper_std": paper[1] if paper else None,
+                    "reference": ref and {"label": ref["label"], "value": float(ref["value"]) * tm.scale},
                 }
             )
     return rows
+
+
+def reference_values(table: TableConfig, rows: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
+    """(column label, reference label, value) for columns whose jobs report a reference (the
+    unedited INRs of the editing task), in the table's units."""
+    out = []
+    for c in table.columns:
+        cell = next((r for r in rows if r["dataset"] == c.label and r.get("reference")), None)
+        if cell:
+            out.append((c.label, cell["reference"]["label"], cell["reference"]["value"]))
+    return out
 
 
 def _digits(task: str) -> int:
@@ -106,6 +119,11 @@ def to_markdown(table: TableConfig, rows: list[dict[str, Any]]) -> str:
             cells.append(_fmt(x["paper_mean"], x["paper_std"], d))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    references = reference_values(table, rows)
+    if references:
+        label = references[0][1]
+        cells = ", ".join(f"{col}: {_fmt(v, 0.0, d).split(' ±')[0]}" for col, _, v in references)
+        lines += [f"Reference on the same test sets, {label}: {cells}.", ""]
     if stand_in:
         lines.append(
             "† The paper's number on the real dataset (paper rows listed below). Columns "
@@ -144,7 +162,7 @@ def to_csv(rows: list[dict[str, Any]], path: Path) -> None:
 
     fields = ["model", "dataset", "metric", "mean", "std", "n_seeds", "real_data", "paper_row", "paper_mean", "paper_std", "values"]
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
         for r in rows:
             w.writerow({**r, "values": json.dumps(r["values"])})
@@ -164,6 +182,10 @@ def bar_chart(table: TableConfig, rows: list[dict[str, Any]], path: Path) -> Non
         xs = [j + (i - (n_rows - 1) / 2) * width for j in range(n_cols)]
         cells = [_cell(rows, r.label, c.label) for c in table.columns]
         ax.bar(xs, [x["mean"] for x in cells], width, yerr=[x["std"] for x in cells], label=r.label, capsize=2)
+    for k, (col, label, value) in enumerate(reference_values(table, rows)):
+        j = [c.label for c in table.columns].index(col)
+        ax.hlines(value, j - 0.45, j + 0.45, colors="k", linestyles="dashed",
+                  label=label if k == 0 else None)
     ax.set_xticks(range(n_cols), [c.label for c in table.columns])
     ax.set_ylabel(f"{tm.label} ({tm.unit})" if tm.unit else tm.label)
     ax.set_title(table.title, fontsize=9)

@@ -485,6 +485,10 @@ def run_job(
     )
     wall = time.monotonic() - t0
     metric = result.metric
+    reference = None
+    if task == "editing":
+        unedited = evaluate(editing.NoEdit(), splits["test"], task, optim_cfg.batch_size, dev)
+        reference = {"label": "Unedited INRs (no model)", "value": unedited[metric]}
     metrics = {
         "task": task,
         "view": settings["view"],
@@ -501,6 +505,7 @@ def run_job(
         "train_seconds": wall,
         "resumed_from_step": result.resumed_from_step,
         "settings": settings,
+        **({"reference": reference} if reference else {}),
     }
     checkpoint = {
         "format": "scalegmn-checkpoint/1",

@@ -92,6 +92,15 @@ def test_editing_job_and_predict(tmp_path, stores):
     mean = np.mean([float(r["edit_mse"]) for r in rows])
     saved = json.loads(out.metrics.read_text())
     assert mean == pytest.approx(saved["selected"]["test"]["mse"], rel=1e-5)
+    # the reference: the unedited test INRs against the dilated images
+    from scalegmn import editing
+    from scalegmn.cache import load_split
+
+    test = load_split(stores["test"])
+    batch = test.get(torch.arange(test.size))
+    target = editing.dilate(editing.source_images(batch.net, test.images, batch.index))
+    unedited = editing.per_image_mse(editing.render(batch.net, editing.IMAGE_SHAPE), target).mean()
+    assert saved["reference"]["value"] == pytest.approx(float(unedited), rel=1e-5)
 
 
 def test_predict_rejects_a_file_that_is_not_a_checkpoint(tmp_path, stores, capsys):

@@ -90,3 +90,22 @@ def test_table_params_keep_layout_order_and_ignore_key_order():
     assert [c.view for c in table.columns] == ["mnist", "fmnist"]  # not sorted
     swapped = dict(TABLE, columns=dict(reversed(list(TABLE["columns"].items()))))
     assert table_params("table1", swapped) != table_params("table1", TABLE)
+
+
+def test_editing_table_shows_the_unedited_reference(tmp_path):
+    spec = {"title": "INR editing", "task": "editing", "seeds": [0, 1],
+            "columns": {"mnist": {"label": "MNIST", "preset": "mnist_editing/scalegmn"}},
+            "rows": {"mlp": {"label": "MLP", "model": {"kind": "mlp"}},
+                     "scalegmn": {"label": "ScaleGMN"}}}
+    table = TableConfig.from_mapping("tables.table3", "table3", spec)
+    metrics = {}
+    for model, v in (("mlp", 0.04), ("scalegmn", 0.015)):
+        for seed in table.seeds:
+            p = tmp_path / f"{model}{seed}.json"
+            p.write_text(json.dumps({"value": v, "metric": "mse",
+                                     "reference": {"label": "Unedited INRs (no model)", "value": 0.0447}}))
+            metrics[("mnist", model, seed)] = p
+    write_table(table, metrics, {}, tmp_path / "table3")
+    md = (tmp_path / "table3" / "table3.md").read_text()
+    assert "Reference on the same test sets, Unedited INRs (no model): MNIST: 4.47." in md
+    assert "1.50 ± 0.00" in md
