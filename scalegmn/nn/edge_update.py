@@ -30,15 +30,17 @@ class EdgeUpdate(nn.Module):
         self.d = d
         self.lean = False  # lean autograd (scalegmn.nn.lean); set by the layer
 
-    def forward(self, h: torch.Tensor, e: torch.Tensor, pair, node_odd: torch.Tensor | None
-                ) -> torch.Tensor:
-        """``pair(a, b)``: ``a[src] + b[dst]`` per edge (swapped for backward edges)."""
+    def forward(self, h: torch.Tensor, e: torch.Tensor, pair, node_odd: torch.Tensor | None,
+                ends: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """``pair(a, b)``: ``a[src] + b[dst]`` per edge (swapped for backward edges); ``ends``:
+        the same as ``(src, dst)`` node rows (swapped likewise), for the lean path, which adds
+        the two node parts per row chunk instead of per edge."""
         t = self.tau(h, node_odd)
         w_src, w_dst = split_first_linear(self.phi, [self.d, self.d])
-        pre = pair(t @ w_src.T, t @ w_dst.T + self.phi.first.bias)
-        if self.lean and lean_active() and lean_supported(self):
-            return gated_hidden(self.gamma, self.phi, e, pre)
-        return self.gamma(e) * self.phi.hidden(pre)
+        a, b = t @ w_src.T, t @ w_dst.T + self.phi.first.bias
+        if ends is not None and self.lean and lean_active() and lean_supported(self):
+            return gated_hidden(self.gamma, self.phi, e, a, b, *ends)
+        return self.gamma(e) * self.phi.hidden(pair(a, b))
 
 
 class PermEdgeUpdate(nn.Module):

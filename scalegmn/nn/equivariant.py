@@ -19,7 +19,12 @@ from torch.utils.checkpoint import checkpoint
 
 from scalegmn.nn.graph_batch import HIDDEN, INPUT, OUTPUT, RowGroups
 from scalegmn.nn.invariant import ScaleInv, Tau
-from scalegmn.nn.lean import lean_active, lean_supported, scale_eq_hidden
+from scalegmn.nn.lean import (
+    lean_active,
+    lean_supported,
+    rescaled_scale_eq_hidden,
+    scale_eq_hidden,
+)
 from scalegmn.nn.mlp import MLP
 
 
@@ -55,24 +60,79 @@ class ScaleEq(nn.Module):
         a: torch.Tensor | None,
         odd: torch.Tensor | None,
         groups: RowGroups,
+        a_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        parts = []
-        xs, as_, odds = groups.split(x), groups.split(a), groups.split(odd)
+        """With ``a_index`` (``(R,)`` long), ``a`` is per node and row ``r`` reads
+        ``a[a_index[r]]``: the rows' ``a`` (a node's PE repeated on its edges) is never
+        gathered in full; hidden rows gather φ's first-Linear projection of ``a``, computed per
+        node (the same pre-activation for N instead of R rows of matmul)."""
+        return self._forward(groups.split(x), None, a, odd, groups, a_index)
+
+    def forward_rescaled(self, rescale: ReScaleEq, e: torch.Tensor, h: torch.Tensor,
+                         sender: torch.Tensor, a, odd, groups: RowGroups,
+                         a_index: torch.Tensor | None = None,
+                         receiver: torch.Tensor | None = None, edge_map=None) -> torch.Tensor:
+        """``self(rescale(e, h, with_sender), a, odd, groups, a_index)`` with ``sender`` ``(R,)``
+        the node each row's ``h`` comes from; with ``receiver`` ``(R,)``, the rows' results
+        summed per receiving node, ``(N, d_out)`` with ``N = h.shape[0]``; ``edge_map``: a
+        row-wise map applied to ``e`` first (e.g. :func:`inverse_edge`). Lean hidden rows
+        build ``Γ_e e ⊙ Γ_v h[sender]`` per chunk and sum their results per chunk: neither is
+        kept or materialised per row (a memory-lean, copy-free form of the same computation)."""
+        return self._forward(None, (rescale, groups.split(e), rescale.gamma_v(h), sender, edge_map),
+                             a, odd, groups, a_index, receiver)
+
+    def _forward(self, xs, rescaled, a, odd, groups: RowGroups, a_index, receiver=None
+                 ) -> torch.Tensor:
+        parts, sums = [], []
+        odds = groups.split(odd)
+        as_ = groups.split(a) if a_index is None else [None, None, None]
         for role in (INPUT, HIDDEN, OUTPUT):
-            xr, ar = xs[role], as_[role]
-            if xr.shape[0] == 0:
-                parts.append(x.new_zeros(0, self.d_out))
+            ar = as_[role]
+            if rescaled is None:
+                xr = xs[role]
+                ref = xr
+            else:
+                rescale, es, hv, sender, edge_map = rescaled
+                ref, sr = es[role], groups.take(sender, role)
+                xr = None
+            if ref.shape[0] == 0:
+                parts.append(ref.new_zeros(0, self.d_out))
                 continue
-            if role == HIDDEN:
-                if self.lean and lean_active() and lean_supported(self):
-                    parts.append(scale_eq_hidden(self, xr, ar))
-                    continue
-                parts.append(self.gamma(xr) * self.inv(xr, ar, odds[role]))
+            index = None if a_index is None else groups.take(a_index, role)
+            proj = None
+            if index is not None:
+                proj = self.inv.project_extra(a) if role == HIDDEN else None
+                ar = a.index_select(0, index) if proj is None else None
+            lean = role == HIDDEN and self.lean and lean_active() and lean_supported(self)
+            if lean and rescaled is not None:
+                if receiver is None:
+                    parts.append(rescaled_scale_eq_hidden(self, rescale, ref, hv, sr, ar, proj,
+                                                          index, edge_map=edge_map))
+                else:
+                    sums.append(rescaled_scale_eq_hidden(self, rescale, ref, hv, sr, ar, proj,
+                                                         index, groups.take(receiver, role),
+                                                         hv.shape[0], edge_map))
+                    parts.append(ref.new_zeros(0, self.d_out))
                 continue
-            mlp = self.io[0] if (len(self.io) == 1 or role == INPUT) else self.io[1]
-            g = mlp(xr if ar is None else torch.cat([xr, ar], dim=-1))
-            parts.append(g if self.mlp_on_io else self.gamma(xr) * g)
-        return groups.combine(parts)
+            if xr is None:
+                er = ref if edge_map is None else edge_map(ref)
+                xr = rescale.gamma_e(er) * hv.index_select(0, sr)
+            if lean:
+                parts.append(scale_eq_hidden(self, xr, ar, proj, index))
+            elif role == HIDDEN:
+                pr = None if proj is None else proj.index_select(0, index)
+                parts.append(self.gamma(xr) * self.inv(xr, ar, odds[role], pr))
+            else:
+                mlp = self.io[0] if (len(self.io) == 1 or role == INPUT) else self.io[1]
+                g = mlp(xr if ar is None else torch.cat([xr, ar], dim=-1))
+                parts.append(g if self.mlp_on_io else self.gamma(xr) * g)
+        if receiver is None:
+            return groups.combine(parts)
+        for role, part in enumerate(parts):
+            if part.shape[0] > 0:
+                zeros = part.new_zeros(hv.shape[0], self.d_out)
+                sums.append(zeros.index_add(0, groups.take(receiver, role), part))
+        return sum(sums[1:], sums[0])
 
 
 class ReScaleEq(nn.Module):

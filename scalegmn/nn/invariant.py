@@ -90,7 +90,25 @@ class ScaleInv(nn.Module):
     def _with(t: torch.Tensor, a: torch.Tensor | None) -> torch.Tensor:
         return t if a is None else torch.cat([t, a], dim=-1)
 
-    def forward(self, x: torch.Tensor, a: torch.Tensor | None, odd: torch.Tensor | None) -> torch.Tensor:
+    def project_extra(self, a: torch.Tensor) -> torch.Tensor | None:
+        """``a W_a^T``: the part of φ's first Linear that reads the extra features ``a``.
+
+        Callers whose ``a`` rows repeat (a node's PE gathered per edge) project once per node
+        and gather the projection: the same pre-activation for fewer FLOPs. ``None`` for hetero
+        (two φ).
+        """
+        if self.phi_scale is not None:
+            return None
+        k = self.phi.first.in_features - a.shape[-1]
+        return a @ self.phi.first.weight[:, k:].T
+
+    def forward(self, x: torch.Tensor, a: torch.Tensor | None, odd: torch.Tensor | None,
+                a_proj: torch.Tensor | None = None) -> torch.Tensor:
+        """``a_proj`` (from :meth:`project_extra`, per row) replaces ``a`` when given."""
+        if a_proj is not None:
+            t = self.tau(x, odd)
+            w = self.phi.first.weight[:, : t.shape[-1]]
+            return self.phi.hidden(torch.nn.functional.linear(t, w, self.phi.first.bias) + a_proj)
         if self.phi_scale is None:
             return self.phi(self._with(self.tau(x, odd), a))
         if odd is None:

@@ -22,6 +22,7 @@ Every layer returns ``(h̃, e', ẽ')``; skip connections and dropout are applie
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -31,6 +32,7 @@ from scalegmn.nn.edge_update import EdgeUpdate, PermEdgeUpdate
 from scalegmn.nn.equivariant import ReScaleEq, ScaleEq, inverse_edge
 from scalegmn.nn.graph_batch import FlatGraph
 from scalegmn.nn.invariant import Tau
+from scalegmn.nn.lean import lean_active, lean_supported
 from scalegmn.nn.mlp import MLP, split_first_linear
 
 
@@ -98,19 +100,28 @@ class ScaleGMNLayer(nn.Module):
             return checkpoint(fn, *args, use_reentrant=False)
         return fn(*args)
 
+    def _messages(self, rescale: ReScaleEq, block: ScaleEq, h, e, pe, sender, receiver,
+                  a_index, with_sender, sum_at, edge_odd, groups, edge_map=None):
+        """``block(rescale(edge_map(e), h))`` per edge, summed at each edge's ``receiver`` node."""
+        # The PE is passed per node with the row -> node index (ScaleEq gathers what it needs).
+        a, a_index = (pe, a_index) if self.opt.pe_msg else (None, None)
+        if rescale.lean and block.lean and lean_active() and lean_supported(block):
+            # Lean: per-edge inputs and messages are built and summed per row chunk.
+            return block.forward_rescaled(rescale, e, h, sender, a, edge_odd, groups, a_index,
+                                          receiver, edge_map)
+        e = e if edge_map is None else edge_map(e)
+        return sum_at(block(rescale(e, h, with_sender), a, edge_odd, groups, a_index))
+
     def _fwd_messages(self, g: FlatGraph, h, e, pe, edge_odd):
         # The forward ScaleGMN hands messages the target's PE, the bidirectional one the sender's.
-        a = None
-        if self.opt.pe_msg:
-            a = g.gather_src(pe) if self.bidirectional else g.gather_dst(pe)
-        x = self.fwd_rescale(e, h, g.with_src)
-        return g.sum_at_dst(self.fwd_msg(x, a, edge_odd, g.groups("fwd")))
+        a_index = g.src if self.bidirectional else g.dst
+        return self._messages(self.fwd_rescale, self.fwd_msg, h, e, pe, g.src, g.dst, a_index,
+                              g.with_src, g.sum_at_dst, edge_odd, g.groups("fwd"))
 
     def _bwd_messages(self, g: FlatGraph, h, bw, pe, edge_odd):
-        bw_feat = inverse_edge(bw, self.opt.bw_eps) if self.opt.bw_inverse else bw
-        x = self.bwd_rescale(bw_feat, h, g.with_dst)
-        a = g.gather_dst(pe) if self.opt.pe_msg else None
-        return g.sum_at_src(self.bwd_msg(x, a, edge_odd, g.groups("bwd")))
+        edge_map = partial(inverse_edge, eps=self.opt.bw_eps) if self.opt.bw_inverse else None
+        return self._messages(self.bwd_rescale, self.bwd_msg, h, bw, pe, g.dst, g.src, g.dst,
+                              g.with_dst, g.sum_at_src, edge_odd, g.groups("bwd"), edge_map)
 
     def forward(self, g: FlatGraph, h: torch.Tensor, e: torch.Tensor, bw: torch.Tensor | None,
                 pe: torch.Tensor | None, node_odd, edge_odd):
@@ -121,9 +132,10 @@ class ScaleGMNLayer(nn.Module):
         h_new = self.update(torch.cat(parts, dim=-1), upd_a, node_odd, g.groups("nodes"))
         e_new = e
         if self.edge_update is not None:
-            e_new = self._run(self.edge_update, h, e, g.src_plus_dst, node_odd)
+            e_new = self._run(self.edge_update, h, e, g.src_plus_dst, node_odd, (g.src, g.dst))
         if self.bwd_edge_update is not None:
-            bw = self._run(self.bwd_edge_update, h, bw, lambda a, b: g.src_plus_dst(b, a), node_odd)
+            bw = self._run(self.bwd_edge_update, h, bw, lambda a, b: g.src_plus_dst(b, a), node_odd,
+                           (g.dst, g.src))
         return h_new, e_new, bw
 
 

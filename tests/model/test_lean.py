@@ -74,7 +74,8 @@ def test_lean_functions_pass_gradcheck(tau, with_extra, monkeypatch):
     a = torch.randn(9, d, dtype=torch.float64, requires_grad=True) if with_extra else None
     params = lean._params(block.gamma, block.inv.tau, block.inv.phi)
     assert torch.autograd.gradcheck(
-        lambda x, a, *p: lean._ScaleEqHidden.apply(block, params, x, a, *p),
+        lambda x, a, *p: lean._ScaleEqHidden.apply(block, None, None, params, x, a, None, None,
+                                                  None, None, None, None, None, *p),
         (x, a, *params))
     groups = RowGroups(ranges=((0, 0), (0, 9), (9, 9)))
     torch.testing.assert_close(lean.scale_eq_hidden(block, x, a),
@@ -84,11 +85,15 @@ def test_lean_functions_pass_gradcheck(tau, with_extra, monkeypatch):
     edge = EdgeUpdate(d, d, Tau(d, "sign", tau, d_hid=5), d_hid=5, layer_norm=True,
                       dropout=0.0).double()
     y = torch.randn(9, d, dtype=torch.float64, requires_grad=True)
-    pre = torch.randn(9, 5, dtype=torch.float64, requires_grad=True)
+    node_a = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    node_b = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    ia, ib = torch.randint(0, 4, (9,)), torch.randint(0, 3, (9,))
     eparams = lean._params(edge.gamma, edge.phi.norm, edge.phi.second)
     assert torch.autograd.gradcheck(
-        lambda y, pre, *p: lean._GatedHidden.apply(edge.gamma, edge.phi, y, pre, *p),
-        (y, pre, *eparams))
+        lambda y, na, nb, *p: lean._GatedHidden.apply(edge.gamma, edge.phi, y, na, nb, ia, ib, *p),
+        (y, node_a, node_b, *eparams))
+    torch.testing.assert_close(lean.gated_hidden(edge.gamma, edge.phi, y, node_a, node_b, ia, ib),
+                               edge.gamma(y) * edge.phi.hidden(node_a[ia] + node_b[ib]))
 
 
 def test_lean_is_off_where_recompute_would_not_be_exact():
