@@ -46,7 +46,7 @@ SIZES: dict[str, dict[str, dict[str, int]]] = {
     "default": {
         "mnist_inr": {"n_train": 1000, "n_test": 200, "fit_steps": 150, "init_draws": 1},
         "fmnist_inr": {"n_train": 1000, "n_test": 200, "fit_steps": 150, "init_draws": 1},
-        "cifar10_inr": {"n_images": 720, "n_aug": 1, "fit_steps": 100, "init_draws": 1},
+        "cifar10_inr": {"n_images": 1200, "n_aug": 1, "fit_steps": 100, "init_draws": 1},
         "cifar10_gs": {"n_runs": 300, "train_steps": 240, "n_pool": 3000, "n_test_images": 300},
         "svhn_gs": {"n_runs": 300, "train_steps": 240, "n_pool": 3000, "n_test_images": 300},
     },
