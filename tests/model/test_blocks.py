@@ -26,12 +26,7 @@ from scalegmn.testing import assert_symmetric, random_network
 R, K = 40, 6
 
 
-@pytest.fixture(autouse=True)
-def _float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 def rel(a, b):
