@@ -218,6 +218,9 @@ def curves(table: TableConfig, histories: Mapping[Job, Path], figdir: Path) -> l
                 steps = [float(h["step"]) for h in hist]
                 vals = [float(h[f"val_{metric}"]) for h in hist]
                 ax.plot(steps, vals, color=f"C{k}", alpha=0.8, label=r.label if s == table.seeds[0] else None)
+        if not ax.lines:  # no history for this column: no empty figure
+            plt.close(fig)
+            continue
         ax.set_xlabel("optimizer step")
         ax.set_ylabel(f"validation {metric}")
         ax.set_title(f"{table.name}: {c.label}", fontsize=9)

@@ -109,3 +109,5 @@ def test_editing_table_shows_the_unedited_reference(tmp_path):
     md = (tmp_path / "table3" / "table3.md").read_text()
     assert "Reference on the same test sets, Unedited INRs (no model): MNIST: 4.47." in md
     assert "1.50 ± 0.00" in md
+    # no histories given: the bar chart, no empty curve figures
+    assert sorted(p.name for p in (tmp_path / "table3" / "figures").iterdir()) == ["table3_bars.png"]
