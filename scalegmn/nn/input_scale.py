@@ -34,10 +34,17 @@ class LayerScale(nn.Module):
         super().__init__()
         self.register_buffer("weight_scale", torch.ones(n_layers, dtype=torch.float64))
         self.register_buffer("bias_scale", torch.ones(n_layers, dtype=torch.float64))
+        self._identity: bool | None = True  # cached: checking the buffers syncs a GPU
 
     @property
     def is_identity(self) -> bool:
-        return bool((self.weight_scale == 1).all() and (self.bias_scale == 1).all())
+        if self._identity is None:
+            self._identity = bool((self.weight_scale == 1).all() and (self.bias_scale == 1).all())
+        return self._identity
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._identity = None
 
     @torch.no_grad()
     def calibrate(self, net: Network) -> None:
@@ -50,6 +57,7 @@ class LayerScale(nn.Module):
 
         self.weight_scale.copy_(torch.tensor([rms(w) for w in net.weights], dtype=torch.float64))
         self.bias_scale.copy_(torch.tensor([rms(b) for b in net.biases], dtype=torch.float64))
+        self._identity = None
 
     def forward(self, batch):
         """The batch with every layer divided by its constants (any other input, e.g. a PyG
