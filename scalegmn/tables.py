@@ -122,7 +122,7 @@ def to_markdown(table: TableConfig, rows: list[dict[str, Any]]) -> str:
     references = reference_values(table, rows)
     if references:
         label = references[0][1]
-        cells = ", ".join(f"{col}: {_fmt(v, 0.0, d).split(' ±')[0]}" for col, _, v in references)
+        cells = ", ".join(f"{col}: {v:.{d}f}" for col, _, v in references)
         lines += [f"Reference on the same test sets, {label}: {cells}.", ""]
     if stand_in:
         lines.append(
