@@ -18,7 +18,7 @@ scalegmn.nn.lean where plain autograd would keep more than lean_min_mb of activa
 batch 128 here, plain autograd at batch 32), lean, plain, checkpoint.
 
 Usage: python benchmarks/model_throughput.py [--steps 2] [--batch-sizes 32 128]
-       [--modes auto plain checkpoint] [--default-malloc]
+       [--modes auto plain checkpoint] [--default-malloc] [--override '{"d_hid": 16}']
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ MODES = {  # memory mode -> model config overrides
 }
 
 
-def child(preset_name: str, batch_size: int, mode: str, steps: int, micro_batch: int) -> dict:
+def child(preset_name: str, batch_size: int, mode: str, steps: int, micro_batch: int,
+          override: dict) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     from scalegmn.batch import WeightBatch
@@ -68,7 +69,7 @@ def child(preset_name: str, batch_size: int, mode: str, steps: int, micro_batch:
 
     preset = get_preset(preset_name)
     spec = preset_spec(preset_name)
-    config = preset.model.override(MODES[mode])
+    config = preset.model.override({**override, **MODES[mode]})
     model = build_model(config, spec, task=preset.task, n_outputs=preset_outputs(preset))
     opt = torch.optim.AdamW(model.parameters(), lr=preset.optim.lr,
                             weight_decay=preset.optim.weight_decay)
@@ -112,6 +113,7 @@ def child(preset_name: str, batch_size: int, mode: str, steps: int, micro_batch:
     flops = counter.get_total_flops() / 4
     return {
         "preset": preset_name,
+        "model_override": override,
         "batch_size": batch_size,
         "memory_mode": mode,
         "lean_autograd_used": lean_used,
@@ -137,11 +139,15 @@ def main() -> int:
                         help="memory modes: auto (the presets' setting: lean autograd where "
                              "plain autograd would keep > lean_min_mb), lean (always), plain "
                              "autograd, checkpoint (full activation checkpointing)")
+    parser.add_argument("--override", default="{}",
+                        help='model settings over the preset, as JSON, e.g. the quick settings of '
+                             'config.yaml: \'{"n_layers": 3, "d_hid": 16}\'')
     parser.add_argument("--child", nargs=3, metavar=("PRESET", "BATCH", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         name, bs, mode = args.child
-        print(json.dumps(child(name, int(bs), mode, args.steps, args.micro_batch)), flush=True)
+        print(json.dumps(child(name, int(bs), mode, args.steps, args.micro_batch,
+                               json.loads(args.override))), flush=True)
         return 0
 
     rate = mm_gflops()
@@ -153,7 +159,7 @@ def main() -> int:
     for name, bs, mode in configs:
         proc = subprocess.run(
             [sys.executable, __file__, "--steps", str(args.steps), "--micro-batch", str(args.micro_batch),
-             "--child", name, str(bs), mode],
+             "--override", args.override, "--child", name, str(bs), mode],
             env=env, capture_output=True, text=True, check=True,
         )
         record = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -195,42 +195,146 @@ def bar_chart(table: TableConfig, rows: list[dict[str, Any]], path: Path) -> Non
     plt.close(fig)
 
 
-def curves(table: TableConfig, histories: Mapping[Job, Path], figdir: Path) -> list[Path]:
-    """One figure per column: validation metric against step, one line per (model, seed)."""
+def _number(v: Any) -> float:
+    """A history cell as a float; empty or unparsable cells (csv of rows with other keys) are NaN."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _read_history(path: Path) -> list[dict[str, str]]:
     import csv
 
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def curve_bands(
+    histories: list[list[Mapping[str, Any]]], column: str, scale: float = 1.0
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """(steps, mean, lo, hi) of ``column`` across seeds, one history (list of rows) per seed.
+
+    Only the steps present in every seed's history are kept (seeds of one model normally share
+    their evaluation grid; early stopping or a changed grid can leave them unequal). ``lo`` and
+    ``hi`` are the min and max across seeds. A step where any seed's value is missing or NaN is
+    NaN in all three (a gap in the plot). Values are multiplied by ``scale`` (the table's units).
+    """
+    per_seed = []
+    for rows in histories:
+        # the last row wins if a step repeats
+        per_seed.append({_number(r["step"]): _number(r.get(column)) * scale for r in rows})
+    if not per_seed:
+        return [], [], [], []
+    steps = sorted(s for s in set.intersection(*(set(s) for s in per_seed)) if not math.isnan(s))
+    mean, lo, hi = [], [], []
+    for step in steps:
+        vals = [s[step] for s in per_seed]
+        if any(math.isnan(v) for v in vals):  # min/max of a list holding NaN depend on its order
+            vals = [math.nan]
+        mean.append(sum(vals) / len(vals))
+        lo.append(min(vals))
+        hi.append(max(vals))
+    return steps, mean, lo, hi
+
+
+def _selected_point(rows: list[Mapping[str, Any]], column: str, scale: float = 1.0) -> tuple[float, float] | None:
+    """(step, value of ``column``) at the selected evaluation: the last row marked selected (the
+    training loop marks every new best validation value, so the last mark is the final pick)."""
+    marked = [r for r in rows if str(r.get("selected", "")).strip().lower() in ("true", "1")]
+    if not marked:
+        return None
+    r = marked[-1]
+    return _number(r["step"]), _number(r.get(column)) * scale
+
+
+def curves(
+    table: TableConfig, histories: Mapping[Job, Path], figdir: Path, chance: float | None = None
+) -> list[Path]:
+    """One figure per column (``curves_<view>.png`` at 200 dpi and ``.svg``): validation and test
+    metric against step, in the table's units. Per model, the mean over seeds as a line and the
+    min-max over seeds as a band; on the test panel a marker per seed at its selected evaluation
+    (best validation value). ``chance`` (in the metric's own units, e.g. ``1 / n_classes`` for
+    accuracy) draws a dashed chance line. Columns without any history get no figure. Returns the
+    paths written."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
-    metric = TASK_METRICS[table.task].name
+    from scalegmn.formats.atomic import atomic_write
+
+    tm = TASK_METRICS[table.task]
+    quantity = tm.label.removeprefix("test ")
+    ylabel = f"{quantity} ({tm.unit})" if tm.unit else quantity
+    better = "higher" if tm.higher_is_better else "lower"
+    figdir = Path(figdir)
     paths = []
     for c in table.columns:
-        fig, ax = plt.subplots(figsize=(5, 3.4))
-        for k, r in enumerate(table.rows):
+        loaded = []  # (row, [history per seed])
+        for r in table.rows:
+            hists = []
             for s in table.seeds:
                 path = histories.get((c.view, r.key, s))
-                if path is None or not Path(path).exists():
-                    continue
-                with open(path) as f:
-                    hist = list(csv.DictReader(f))
-                steps = [float(h["step"]) for h in hist]
-                vals = [float(h[f"val_{metric}"]) for h in hist]
-                ax.plot(steps, vals, color=f"C{k}", alpha=0.8, label=r.label if s == table.seeds[0] else None)
-        if not ax.lines:  # no history for this column: no empty figure
-            plt.close(fig)
+                if path is not None and Path(path).exists():
+                    hists.append(_read_history(Path(path)))
+            if hists:
+                loaded.append((r, hists))
+        if not loaded:  # no history for this column: no empty figure
             continue
-        ax.set_xlabel("optimizer step")
-        ax.set_ylabel(f"validation {metric}")
-        ax.set_title(f"{table.name}: {c.label}", fontsize=9)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        out = figdir / f"curves_{c.view}.png"
-        fig.savefig(out, dpi=100)
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharex=True, sharey=True, layout="constrained")
+        handles, labels = [], []
+        for k, (r, hists) in enumerate(loaded):
+            color = f"C{k}"
+            for ax, split in zip(axes, ("val", "test"), strict=True):
+                steps, mean, lo, hi = curve_bands(hists, f"{split}_{tm.name}", tm.scale)
+                ax.fill_between(steps, lo, hi, color=color, alpha=0.2, linewidth=0)
+                ax.plot(steps, mean, color=color, linewidth=1.4)
+            for rows in hists:
+                point = _selected_point(rows, f"test_{tm.name}", tm.scale)
+                if point is not None:
+                    axes[1].plot(*point, marker="o", markersize=5, color=color,
+                                 markeredgecolor="k", markeredgewidth=0.6, linestyle="none", zorder=3)
+            n = len(hists)
+            handles.append((Patch(color=color, alpha=0.2, linewidth=0), Line2D([], [], color=color)))
+            labels.append(r.label if n == len(table.seeds) else f"{r.label} ({n} of {len(table.seeds)} seeds)")
+        handles.append(Line2D([], [], marker="o", color="0.5", markeredgecolor="k",
+                              markeredgewidth=0.6, linestyle="none"))
+        labels.append("selected evaluation (per seed)")
+        if chance is not None:
+            for ax in axes:
+                ax.axhline(chance * tm.scale, color="0.4", linestyle="--", linewidth=1)
+            handles.append(Line2D([], [], color="0.4", linestyle="--"))
+            labels.append(f"chance ({chance * tm.scale:.3g}{' ' + tm.unit if tm.unit else ''})")
+        axes[0].set_title(f"validation ({better} is better)", fontsize=9)
+        axes[1].set_title("test", fontsize=9)
+        for ax in axes:
+            ax.set_xlabel("optimizer step")
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel(ylabel)
+        axes[1].tick_params(labelleft=True)
+        note = "" if c.real else " (stand-in data, not comparable with the paper)"
+        fig.suptitle(f"{table.title}: {c.label}{note}", fontsize=10)
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), fontsize=8,
+                   frameon=False, title=f"line: mean over {len(table.seeds)} seeds; band: min to max over seeds",
+                   title_fontsize=8)
+        for ext, kwargs in (("png", {"dpi": 200}), ("svg", {"metadata": {"Date": None}})):
+            out = figdir / f"curves_{c.view}.{ext}"
+            with atomic_write(out) as tmp, plt.rc_context({"svg.hashsalt": "scalegmn"}):
+                fig.savefig(tmp, **kwargs)
+            paths.append(out)
         plt.close(fig)
-        paths.append(out)
     return paths
+
+
+def _chance_level(table: TableConfig, metrics: Mapping[Job, Mapping[str, Any]]) -> float | None:
+    """1 / classes when every classification job of the table has the same class count."""
+    classes = {m.get("n_outputs") for m in metrics.values()}
+    if table.task != "classification" or len(classes) != 1 or None in classes:
+        return None
+    return 1.0 / classes.pop()
 
 
 def write_table(
@@ -251,7 +355,8 @@ def write_table(
     (tmp / f"{table.name}.tex").write_text(to_latex(table, rows))
     to_csv(rows, tmp / f"{table.name}.csv")
     bar_chart(table, rows, tmp / "figures" / f"{table.name}_bars.png")
-    curves(table, {k: Path(v) for k, v in history_paths.items()}, tmp / "figures")
+    curves(table, {k: Path(v) for k, v in history_paths.items()}, tmp / "figures",
+           chance=_chance_level(table, metrics))
     for name, draw in (extra_figures or {}).items():
         draw(tmp / "figures" / name)
     if out_dir.exists():

@@ -499,6 +499,7 @@ def run_job(
         "selected": result.selected,
         "steps": result.steps,
         "n_params": n_params,
+        "n_outputs": n_out,
         "n_train": splits["train"].size,
         "device": str(dev),
         "environment": env,

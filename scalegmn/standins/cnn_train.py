@@ -1,14 +1,16 @@
 """Train many small zoo CNNs at once, each with its own hyperparameters (Small CNN Zoo stand-in).
 
 Every run is a CNN of exactly :func:`scalegmn.network.cnn_zoo_spec` (4,970 parameters) trained
-with Adam on its own random subset of the training images. All runs of one activation train
-together: their convolutions are one grouped convolution (channels = run x channel), their
-losses are summed (each run's gradient is its own) and Adam is elementwise with a per-run
-learning rate, so a batched run equals a run trained alone.
+on its own random subset of the training images. All runs of one activation train together:
+their convolutions are one grouped convolution (channels = run x channel), their losses are
+summed (each run's gradient is its own) and the optimizers (Adam, RMSProp, SGD) are elementwise
+with per-run settings, so a batched run equals a run trained alone.
 
-Hyperparameters vary per run as in the real zoo (datasets.md §4.4): learning rate, init scale,
-L2 weight decay, dropout and train fraction in {0.1, 0.25, 0.5, 1.0}. Checkpoints are taken at
-the zoo's epochs {0, 1, 2, 3, 20, 40, 60, 80, 86}, mapped onto this run's step budget.
+Hyperparameters are drawn per run from the real zoo's distributions
+(:mod:`scalegmn.standins.cnn_reference`: Unterthiner et al. 2020, Sec. 3, and datasets.md §4):
+optimizer, learning rate, L2, dropout, weight initializer and its std, train fraction and
+activation. Checkpoints are taken at the zoo's epochs {0, 1, 2, 3, 20, 40, 60, 80, 86}, mapped
+onto this run's step budget.
 """
 
 from __future__ import annotations
@@ -23,20 +25,32 @@ import torch.nn.functional as F
 
 from scalegmn.functional import cnn_forward
 from scalegmn.network import Network, NetworkSpec, cnn_zoo_spec
+from scalegmn.standins.cnn_reference import REAL_HYPERPARAMETERS
 
 logger = logging.getLogger(__name__)
 
 #: Epochs at which the real zoo saved checkpoints (datasets.md §4.2); the last is 86.
 CHECKPOINT_EPOCHS = (0, 1, 2, 3, 20, 40, 60, 80, 86)
-TRAIN_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
-#: Runs trained together; bounds memory and keeps the grouped convolutions cache-friendly.
-CHUNK = 64
+TRAIN_FRACTIONS = tuple(REAL_HYPERPARAMETERS["train_fraction"]["choices"])
+OPTIMIZERS = tuple(REAL_HYPERPARAMETERS["optimizer"]["choices"])
+#: The real zoo's initializers except ``Constant`` (its value is not recorded, and equal
+#: weights leave the 16 channels of a layer identical, so such a run is a 1-channel CNN).
+W_INITS = ("RandomNormal", "TruncatedNormal", "Orthogonal", "GlorotNormal", "GlorotUniform")
+#: Runs trained together; bounds memory and keeps the grouped convolutions cache-friendly
+#: (on a 1 MiB-L2 core, 32 runs per chunk train 1.3x faster than 64).
+CHUNK = 32
 BATCH_SIZE = 16
+#: Keras defaults: Adam beta1/beta2, RMSProp rho, and the epsilon of both.
+ADAM_BETAS, RMSPROP_RHO, EPSILON = (0.9, 0.999), 0.9, 1e-7
 
 
 @dataclass(frozen=True)
 class RunConfigs:
-    """Hyperparameters of R runs, one entry per run (all tensors have shape ``(R,)``)."""
+    """Hyperparameters of R runs, one entry per run (tensors have shape ``(R,)``).
+
+    ``optimizer`` is one of :data:`OPTIMIZERS`, ``w_init`` one of :data:`W_INITS`; ``init_std``
+    is the std of the RandomNormal / TruncatedNormal initializers (unused by the others).
+    """
 
     activation: tuple[str, ...]
     learning_rate: torch.Tensor
@@ -44,44 +58,98 @@ class RunConfigs:
     l2reg: torch.Tensor
     dropout: torch.Tensor
     train_fraction: torch.Tensor
+    optimizer: tuple[str, ...]
+    w_init: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        for name, values, allowed in (
+            ("optimizer", self.optimizer, OPTIMIZERS),
+            ("w_init", self.w_init, W_INITS),
+        ):
+            if len(values) != len(self.activation) or not set(values) <= set(allowed):
+                raise ValueError(f"RunConfigs.{name}: one of {allowed} per run, got {values}")
 
     def __len__(self) -> int:
         return len(self.activation)
 
     def select(self, idx: torch.Tensor) -> RunConfigs:
+        pick = idx.tolist()
         return RunConfigs(
-            tuple(self.activation[i] for i in idx.tolist()),
+            tuple(self.activation[i] for i in pick),
             self.learning_rate[idx],
             self.init_std[idx],
             self.l2reg[idx],
             self.dropout[idx],
             self.train_fraction[idx],
+            tuple(self.optimizer[i] for i in pick),
+            tuple(self.w_init[i] for i in pick),
         )
+
+    def as_columns(self) -> dict[str, torch.Tensor | tuple[str, ...]]:
+        """The per-run values by hyperparameter name (as in ``REAL_HYPERPARAMETERS``)."""
+        return {
+            "activation": self.activation,
+            "learning_rate": self.learning_rate,
+            "init_std": self.init_std,
+            "l2reg": self.l2reg,
+            "dropout": self.dropout,
+            "train_fraction": self.train_fraction,
+            "optimizer": self.optimizer,
+            "w_init": self.w_init,
+        }
+
+
+def _stratified_unit(n: int, gen: torch.Generator) -> torch.Tensor:
+    """``n`` draws whose marginal is exactly Uniform(0, 1), one in each of n equal bins (in
+    random order): a Latin-hypercube column. A small zoo then covers the whole range."""
+    bins = torch.randperm(n, generator=gen).double()
+    return (bins + torch.rand(n, generator=gen, dtype=torch.float64)) / n
+
+
+def _balanced_choice(n: int, k: int, gen: torch.Generator) -> torch.Tensor:
+    """``n`` indices into ``k`` choices, as equal in number as possible, in random order."""
+    offset = int(torch.randint(0, k, (1,), generator=gen))
+    return ((torch.arange(n) + offset) % k)[torch.randperm(n, generator=gen)]
 
 
 def sample_run_configs(n_runs: int, gen: torch.Generator) -> RunConfigs:
-    """Random hyperparameters for ``n_runs`` runs: half relu, half tanh (shuffled).
+    """Random hyperparameters for ``n_runs`` runs, from the real zoo's distributions.
 
-    Ranges are wide on purpose, so final test accuracies spread from chance to good:
-    learning rate log-uniform in [1e-3, 4e-2], init std log-uniform in [0.05, 0.5], L2
-    log-uniform in [1e-8, 1e-3], channel dropout uniform in [0, 0.3], train fraction uniform
-    over {0.1, 0.25, 0.5, 1.0}. (Wider ranges leave most runs at chance within the stand-in's
-    short step budget.)
+    Each hyperparameter independently of the others
+    (:data:`scalegmn.standins.cnn_reference.REAL_HYPERPARAMETERS`, Unterthiner et al. 2020,
+    Sec. 3): learning rate log-uniform in [5e-4, 5e-2], L2
+    log-uniform in [1e-8, 1e-2], dropout uniform in [0, 0.7], init std log-uniform in
+    [1e-3, 0.5], train fraction, activation, optimizer and weight initializer uniform over
+    their choices (:data:`TRAIN_FRACTIONS`, relu/tanh, :data:`OPTIMIZERS`, :data:`W_INITS`).
+
+    The draws are stratified: every continuous hyperparameter puts one run in each of
+    ``n_runs`` equal-probability bins, every categorical one is balanced (half relu, half
+    tanh), and the columns are shuffled independently. The marginals are exactly the real
+    ones; a zoo of a few runs just cannot miss a part of a range.
     """
 
-    def log_uniform(lo: float, hi: float) -> torch.Tensor:
-        u = torch.rand(n_runs, generator=gen, dtype=torch.float64)
+    def log_uniform(name: str) -> torch.Tensor:
+        lo, hi = (REAL_HYPERPARAMETERS[name][k] for k in ("low", "high"))
+        u = _stratified_unit(n_runs, gen)
         return torch.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
+
+    def uniform(name: str) -> torch.Tensor:
+        lo, hi = (REAL_HYPERPARAMETERS[name][k] for k in ("low", "high"))
+        return lo + _stratified_unit(n_runs, gen) * (hi - lo)
 
     is_tanh = torch.randperm(n_runs, generator=gen) < n_runs // 2
     fractions = torch.tensor(TRAIN_FRACTIONS, dtype=torch.float64)
     return RunConfigs(
         activation=tuple("tanh" if t else "relu" for t in is_tanh.tolist()),
-        learning_rate=log_uniform(1e-3, 4e-2),
-        init_std=log_uniform(0.05, 0.5),
-        l2reg=log_uniform(1e-8, 1e-3),
-        dropout=torch.rand(n_runs, generator=gen, dtype=torch.float64) * 0.3,
-        train_fraction=fractions[torch.randint(0, len(fractions), (n_runs,), generator=gen)],
+        learning_rate=log_uniform("learning_rate"),
+        init_std=log_uniform("init_std"),
+        l2reg=log_uniform("l2reg"),
+        dropout=uniform("dropout"),
+        train_fraction=fractions[_balanced_choice(n_runs, len(fractions), gen)],
+        optimizer=tuple(
+            OPTIMIZERS[i] for i in _balanced_choice(n_runs, len(OPTIMIZERS), gen).tolist()
+        ),
+        w_init=tuple(W_INITS[i] for i in _balanced_choice(n_runs, len(W_INITS), gen).tolist()),
     )
 
 
@@ -100,13 +168,74 @@ def checkpoint_steps(train_steps: int) -> list[int]:
     return steps
 
 
-def init_cnns(spec: NetworkSpec, init_std: torch.Tensor, gen: torch.Generator) -> Network:
-    """Normal(0, init_std) weights per run (the zoo's RandomNormal init), zero biases."""
+def _keras_fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """Keras fan_in / fan_out of a PyTorch weight ``(out, in)`` or ``(out, in, kh, kw)``."""
+    receptive = math.prod(shape[2:])
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def _truncated_normal(shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
+    """Standard normal truncated to [-2, 2] (redrawn outside, like TF's truncated normal)."""
+    z = torch.randn(shape, generator=gen)
+    while (bad := z.abs() > 2).any():
+        z[bad] = torch.randn(int(bad.sum()), generator=gen)
+    return z
+
+
+def _orthogonal(n: int, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
+    """Keras ``Orthogonal`` (gain 1) for ``n`` PyTorch weights of ``shape``: the kernel as a
+    (fan_in, out) matrix has orthonormal columns (or rows, when fan_in < out)."""
+    fan_in, out = math.prod(shape[1:]), shape[0]
+    tall = (max(fan_in, out), min(fan_in, out))
+    q, r = torch.linalg.qr(torch.randn((n, *tall), generator=gen))
+    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
+    w = q.transpose(-1, -2) if fan_in >= out else q  # (n, out, fan_in)
+    return w.reshape(n, *shape)
+
+
+def _keras_init(
+    name: str, n: int, shape: tuple[int, ...], std: torch.Tensor, gen: torch.Generator
+) -> torch.Tensor:
+    """``n`` PyTorch weights of ``shape`` from Keras initializer ``name``; ``std`` ``(n,)``."""
+    fan_in, fan_out = _keras_fans(shape)
+    glorot = math.sqrt(2.0 / (fan_in + fan_out))
+    if name == "RandomNormal":
+        return torch.randn((n, *shape), generator=gen) * std.view(-1, *[1] * len(shape))
+    if name == "TruncatedNormal":
+        return _truncated_normal((n, *shape), gen) * std.view(-1, *[1] * len(shape))
+    if name == "Orthogonal":
+        return _orthogonal(n, shape, gen)
+    if name == "GlorotNormal":
+        # VarianceScaling divides by the std of a [-2, 2]-truncated standard normal
+        return _truncated_normal((n, *shape), gen) * (glorot / 0.8796256610342398)
+    if name == "GlorotUniform":
+        return (torch.rand((n, *shape), generator=gen) * 2 - 1) * (math.sqrt(3.0) * glorot)
+    raise ValueError(f"unknown initializer {name!r}; use one of {W_INITS}")
+
+
+def init_cnns(
+    spec: NetworkSpec,
+    init_std: torch.Tensor,
+    gen: torch.Generator,
+    w_init: tuple[str, ...] | None = None,
+) -> Network:
+    """Initial weights per run by its Keras initializer (:data:`W_INITS`), zero biases.
+
+    RandomNormal and TruncatedNormal use the run's ``init_std``; GlorotNormal (truncated,
+    std ``sqrt(2 / (fan_in + fan_out))``), GlorotUniform and Orthogonal ignore it. Without
+    ``w_init`` every run is RandomNormal.
+    """
     n = init_std.shape[0]
+    w_init = w_init if w_init is not None else ("RandomNormal",) * n
     weights, biases = [], []
     for layer in range(spec.n_layers):
         shape = spec.weight_shape(layer)
-        w = torch.randn((n, *shape), generator=gen) * init_std.float().view(-1, *[1] * len(shape))
+        # every initializer draws for every run, so the random stream does not depend on
+        # which runs share the batch; each run keeps its own initializer's draw
+        w = torch.zeros(n, *shape)
+        for name in W_INITS:
+            sel = torch.tensor([kind == name for kind in w_init])
+            w[sel] = _keras_init(name, n, shape, init_std.float(), gen)[sel]
         weights.append(w)
         biases.append(torch.zeros(n, *spec.bias_shape(layer)))
     return Network(spec, weights, biases)
@@ -120,19 +249,30 @@ def _train_forward(
     keep: torch.Tensor,
     gen: torch.Generator,
 ) -> torch.Tensor:
-    """:func:`scalegmn.functional.cnn_forward` with channel dropout after every hidden conv.
+    """:func:`scalegmn.functional.cnn_forward` with dropout after every hidden conv.
+
+    Elementwise (inverted) dropout like Keras ``Dropout``: each activation of each image is
+    kept with its run's probability and scaled by 1 / keep. To keep it cheap, the runs of a
+    batch threshold one shared uniform draw per (image, channel, position) at their own keep
+    probability (each run's mask is exact Bernoulli), and the 1 / keep scaling is applied to
+    the next layer's weights instead of the activations (the same function: layers are linear).
 
     Shapes: images ``(B, M, 1, H, W)``, keep (keep probability per run) ``(B,)``;
     returns logits ``(B, M, 10)``.
     """
+    n_runs = keep.shape[0]
+    p = keep.to(weights[0].dtype)
 
-    def channel_dropout(h: torch.Tensor, layer: int) -> torch.Tensor:
-        # A per-run keep probability: mask (M, B*C, 1, 1), one draw per channel and image.
-        p = keep.repeat_interleave(spec.layout[layer + 1]).view(1, -1, 1, 1)
-        mask = torch.rand((*h.shape[:2], 1, 1), generator=gen) < p
-        return h * (mask / p)
+    def dropout(h: torch.Tensor, layer: int) -> torch.Tensor:
+        m, _, hh, ww = h.shape  # (M, B*C, H, W), runs major
+        c = spec.layout[layer + 1]
+        u = torch.rand((m, 1, c, hh, ww), generator=gen, dtype=h.dtype)
+        mask = u < p.view(1, -1, 1, 1, 1)
+        return (h.view(m, n_runs, c, hh, ww) * mask).view(h.shape)
 
-    return cnn_forward(spec, tuple(weights), tuple(biases), images, after_conv=channel_dropout)
+    inv = 1.0 / p
+    scaled = (weights[0], *[w * inv.view(-1, *[1] * (w.dim() - 1)) for w in weights[1:]])
+    return cnn_forward(spec, scaled, tuple(biases), images, after_conv=dropout)
 
 
 def evaluate(
@@ -178,6 +318,38 @@ class ZooCheckpoints:
     train_loss: torch.Tensor
 
 
+def optimizer_step(
+    params: list[torch.Tensor],
+    grads: tuple[torch.Tensor, ...],
+    m_state: list[torch.Tensor],
+    v_state: list[torch.Tensor],
+    step: int,
+    lr: torch.Tensor,
+    optimizer: tuple[str, ...],
+) -> None:
+    """One update of R runs in place, each by its own optimizer and learning rate ``(R,)``.
+
+    Keras defaults: Adam (beta1 0.9, beta2 0.999, bias-corrected), RMSProp (rho 0.9, no
+    momentum), plain SGD; epsilon 1e-7 outside the square root. Tensors are ``(R, ...)``;
+    ``step`` counts from 1; ``m_state``/``v_state`` are the first/second moments.
+    """
+    kind = torch.tensor([OPTIMIZERS.index(o) for o in optimizer])
+    is_adam, is_sgd = kind == OPTIMIZERS.index("adam"), kind == OPTIMIZERS.index("sgd")
+    beta1, beta2 = ADAM_BETAS
+    decay = torch.where(is_adam, beta2, RMSPROP_RHO)  # second-moment decay (unused by SGD)
+    bc1 = torch.where(is_adam, 1.0 - beta1**step, 1.0)
+    bc2 = torch.where(is_adam, 1.0 - beta2**step, 1.0)
+    with torch.no_grad():
+        for p, g, m_i, v_i in zip(params, grads, m_state, v_state, strict=True):
+            shape = (-1, *[1] * (p.dim() - 1))
+            d = decay.view(shape)
+            m_i.mul_(beta1).add_(g, alpha=1.0 - beta1)
+            v_i.mul_(d).add_((1.0 - d) * g * g)
+            numer = torch.where(is_adam.view(shape), m_i / bc1.view(shape), g)
+            adaptive = numer / ((v_i / bc2.view(shape)).sqrt() + EPSILON)
+            p.sub_(lr.view(shape) * torch.where(is_sgd.view(shape), g, adaptive))
+
+
 def _train_group(
     configs: RunConfigs,
     train_x: torch.Tensor,
@@ -193,7 +365,7 @@ def _train_group(
     Networks ``(R,)`` and the metrics ``(4, R, 9)`` (test acc, test loss, train acc, train loss)."""
     spec = cnn_zoo_spec(configs.activation[0])
     n_runs, n_pool = len(configs), train_x.shape[0]
-    net = init_cnns(spec, configs.init_std, gen)
+    net = init_cnns(spec, configs.init_std, gen, configs.w_init)
     params = [t.clone().requires_grad_() for t in (*net.weights, *net.biases)]
     n_w = spec.n_layers
     # each run trains on its own random subset of the pool, sized by its train fraction
@@ -207,7 +379,6 @@ def _train_group(
     keep = 1.0 - configs.dropout.float()
     m_state = [torch.zeros_like(p) for p in params]
     v_state = [torch.zeros_like(p) for p in params]
-    beta1, beta2, eps = 0.9, 0.999, 1e-7
     ckpt_steps = checkpoint_steps(train_steps)
     checkpoints: list[Network] = []
     metrics = torch.zeros(4, n_runs, len(ckpt_steps))
@@ -232,13 +403,7 @@ def _train_group(
         penalty = sum((w**2).flatten(1).sum(1) for w in params[:n_w])
         total = (per_run + l2 * penalty).sum()  # runs are independent: sum keeps gradients apart
         grads = torch.autograd.grad(total, params)
-        bc1, bc2 = 1.0 - beta1**step, 1.0 - beta2**step
-        with torch.no_grad():
-            for p, g, m_i, v_i in zip(params, grads, m_state, v_state, strict=True):
-                m_i.mul_(beta1).add_(g, alpha=1.0 - beta1)
-                v_i.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
-                step_size = (lr / bc1).view(-1, *[1] * (p.dim() - 1))
-                p.sub_(step_size * m_i / ((v_i / bc2).sqrt_() + eps))
+        optimizer_step(params, grads, m_state, v_state, step, lr, configs.optimizer)
         if step in ckpt_steps:
             save(ckpt_steps.index(step))
     return checkpoints, metrics
@@ -263,7 +428,8 @@ def train_cnn_zoo(
         configs: hyperparameters of R runs (:func:`sample_run_configs`).
         train_x, train_y: training pool ``(N, 1, 32, 32)`` in [-1, 1] and labels ``(N,)``.
         test_x, test_y: test images and labels, shared by all runs.
-        train_steps: Adam steps (batch 32) that stand for the zoo's 86 epochs.
+        train_steps: optimizer steps (batch :data:`BATCH_SIZE`) that stand for the zoo's
+            86 epochs.
         gen: random generator (subsets, minibatches, dropout, init).
         n_train_eval: training images per run on which train accuracy/loss are measured.
         chunk: runs trained together (speed only).

@@ -21,32 +21,34 @@ _ROOT_NAMES = {
 }
 
 #: Counts per size and zoo. Keys:
-#:   mnist_inr / fmnist_inr: ``n_train``, ``n_test`` (INRs per split), ``fit_steps`` (Adam steps),
-#:     ``init_draws`` (shared initialisations the INRs start from; see zoos.py).
+#:   mnist_inr / fmnist_inr: ``n_train``, ``n_test`` (INRs per split), ``fit_steps`` (most Adam
+#:     steps; an INR stops at 40 dB), ``init_draws`` (0: every INR from its own init, as the
+#:     real zoos; N > 0: an experiment, N shared inits and random orbit points, see zoos.py).
 #:   cifar10_inr: ``n_images`` (base INRs; idx cut 75% train / 8.33% val / 16.67% test),
 #:     ``n_aug`` (aug copies, each refitting the train images), ``fit_steps``, ``init_draws``.
-#:   cifar10_gs / svhn_gs: ``n_runs`` (9 checkpoints each), ``train_steps`` (Adam steps of
+#:   cifar10_gs / svhn_gs: ``n_runs`` (9 checkpoints each), ``train_steps`` (optimizer steps of
 #:     batch 16 standing for the zoo's 86 epochs), ``n_pool`` (training images the runs draw
 #:     their subsets from), ``n_test_images`` (test set shared by all runs).
 SIZES: dict[str, dict[str, dict[str, int]]] = {
     "tiny": {
-        "mnist_inr": {"n_train": 24, "n_test": 8, "fit_steps": 150, "init_draws": 1},
-        "fmnist_inr": {"n_train": 24, "n_test": 8, "fit_steps": 150, "init_draws": 1},
-        "cifar10_inr": {"n_images": 24, "n_aug": 1, "fit_steps": 100, "init_draws": 1},
-        "cifar10_gs": {"n_runs": 16, "train_steps": 160, "n_pool": 600, "n_test_images": 200},
-        "svhn_gs": {"n_runs": 16, "train_steps": 160, "n_pool": 600, "n_test_images": 200},
+        "mnist_inr": {"n_train": 24, "n_test": 8, "fit_steps": 250, "init_draws": 0},
+        "fmnist_inr": {"n_train": 24, "n_test": 8, "fit_steps": 250, "init_draws": 0},
+        "cifar10_inr": {"n_images": 24, "n_aug": 1, "fit_steps": 100, "init_draws": 0},
+        # the default's 240 steps: with the real zoo's ranges, 160 left a tiny SVHN zoo at chance
+        "cifar10_gs": {"n_runs": 24, "train_steps": 240, "n_pool": 600, "n_test_images": 200},
+        "svhn_gs": {"n_runs": 24, "train_steps": 240, "n_pool": 600, "n_test_images": 200},
     },
     "small": {
-        "mnist_inr": {"n_train": 300, "n_test": 60, "fit_steps": 150, "init_draws": 1},
-        "fmnist_inr": {"n_train": 300, "n_test": 60, "fit_steps": 150, "init_draws": 1},
-        "cifar10_inr": {"n_images": 240, "n_aug": 1, "fit_steps": 100, "init_draws": 1},
+        "mnist_inr": {"n_train": 300, "n_test": 60, "fit_steps": 500, "init_draws": 0},
+        "fmnist_inr": {"n_train": 300, "n_test": 60, "fit_steps": 500, "init_draws": 0},
+        "cifar10_inr": {"n_images": 240, "n_aug": 1, "fit_steps": 150, "init_draws": 0},
         "cifar10_gs": {"n_runs": 96, "train_steps": 240, "n_pool": 2000, "n_test_images": 300},
         "svhn_gs": {"n_runs": 96, "train_steps": 240, "n_pool": 2000, "n_test_images": 300},
     },
     "default": {
-        "mnist_inr": {"n_train": 1000, "n_test": 200, "fit_steps": 150, "init_draws": 1},
-        "fmnist_inr": {"n_train": 1000, "n_test": 200, "fit_steps": 150, "init_draws": 1},
-        "cifar10_inr": {"n_images": 1200, "n_aug": 1, "fit_steps": 100, "init_draws": 1},
+        "mnist_inr": {"n_train": 1000, "n_test": 200, "fit_steps": 500, "init_draws": 0},
+        "fmnist_inr": {"n_train": 1000, "n_test": 200, "fit_steps": 500, "init_draws": 0},
+        "cifar10_inr": {"n_images": 1200, "n_aug": 1, "fit_steps": 150, "init_draws": 0},
         "cifar10_gs": {"n_runs": 300, "train_steps": 240, "n_pool": 3000, "n_test_images": 300},
         "svhn_gs": {"n_runs": 300, "train_steps": 240, "n_pool": 3000, "n_test_images": 300},
     },
@@ -82,7 +84,9 @@ def resolve_size(name: str, size: str | Mapping[str, int]) -> dict[str, int]:
     for key, value in size.items():
         if key not in counts:
             raise ConfigError(f"size.{key}", f"not a count of {name}; use keys {sorted(counts)}")
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"size.{key}", f"must be a positive integer, got {value!r}")
+        low = 0 if key == "init_draws" else 1
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            what = "a whole number >= 0" if low == 0 else "a positive integer"
+            raise ConfigError(f"size.{key}", f"must be {what}, got {value!r}")
         counts[key] = value
     return counts

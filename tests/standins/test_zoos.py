@@ -15,6 +15,7 @@ from scalegmn.functional import render
 from scalegmn.network import cnn_zoo_spec, dws_siren_spec, nfn_siren_spec, stack
 from scalegmn.standins.cnn_train import CHECKPOINT_EPOCHS
 from scalegmn.standins.zoos import (
+    REAL_INR_STATS,
     SIZES,
     STANDINS,
     build_standin,
@@ -78,6 +79,8 @@ def test_mnist_reads_back_with_images_labels_and_decoys(zoos):
         # the INR renders its own idx image (DWS convention: pixel/255, 'xy' grid, +0.5)
         renders = render(stack(mine), (28, 28))[:, 0].clamp(0, 1)
         psnr = _psnr(renders, idx_images.float() / 255)
+        # tiny (250 fit steps), stand-in seeds 0-2 x capabilities default/avx2/avx512:
+        # mean 30.6-31.1 dB, min 26.4-28.7 dB
         assert psnr.mean() > 23.0 and psnr.min() > 15.0
         # control: another digit's image does not match
         assert _psnr(renders, idx_images.roll(1, 0).float() / 255).mean() < psnr.mean() - 8
@@ -115,6 +118,7 @@ def test_fmnist_reads_back_with_splits_and_images(zoos):
     assert all(n.spec == dws_siren_spec() for n in nets)
     assert [n.label for n in nets] == labels.tolist()
     psnr = _psnr(render(stack(nets), (28, 28))[:, 0].clamp(0, 1), images.float() / 255)
+    # measured as for MNIST: mean 30.7-31.2 dB (seeds 0-2, every capability)
     assert psnr.mean() > 23.0
 
 
@@ -136,6 +140,7 @@ def test_cifar_inrs_contiguous_with_aug_copies(zoos):
     a0 = next(n for n in aug if n.meta["idx"] == 0)
     b0 = next(n for n in base if n.meta["idx"] == 0)
     assert not torch.equal(a0.weights[1], b0.weights[1])
+    # measured: 32.9-33.4 dB (tiny, seeds 0-2, every capability)
     assert reports["cifar10_inr"]["quality"]["psnr_mean"] > 25.0
     assert reports["cifar10_inr"]["quality"]["max_abs_hidden_bias"] < np.pi / 2
 
@@ -158,17 +163,45 @@ def test_cnn_zoo_files_metrics_and_split(zoos, name, folder, split_name):
     assert (metrics.groupby("modeldir")["config.activation"].nunique() == 1).all()
     acc = metrics["test_accuracy"].to_numpy()
     assert ((acc >= 0) & (acc <= 1)).all()
-    final = metrics.loc[metrics["step"] == 86, "test_accuracy"]
-    assert final.max() - final.min() > 0.15 and final.max() > 0.25  # a real spread
-    for col in (
-        "config.train_fraction",
-        "config.learning_rate",
-        "config.dropout",
-        "train_loss",
-        "test_loss",
-    ):
-        assert col in metrics.columns
-    assert set(metrics["config.train_fraction"]) <= {0.1, 0.25, 0.5, 1.0}
+    # Accuracy thresholds check properties of the design. Each has a margin over what the tiny
+    # zoos gave for stand-in seeds 0..4 under ATEN_CPU_CAPABILITY=avx512 (native), avx2 and
+    # default: kernels round differently per capability and 240 steps amplify it (the best
+    # cifar10 run of seed 1 ends at 0.605 on avx512, 0.74 on avx2). Measured, min..max of the
+    # 15 builds per zoo:
+    #                                      cifar10_gs     svhn_gs        threshold
+    #   epoch-0 test accuracy, max         0.13..0.155    0.135..0.19    < 0.25
+    #   best gain of a run over its init   0.335..0.655   0.17..0.235    > 0.10
+    #   final test accuracy, min           0.035..0.09    0.055..0.095   < 0.15
+    #   Spearman(final train, test acc)    0.776..0.889   0.451..0.717   > 0.3
+    start = metrics[metrics["step"] == 0].set_index("modeldir")["test_accuracy"]
+    end = metrics[metrics["step"] == 86].set_index("modeldir")
+    assert start.max() < 0.25  # untrained CNNs are at chance (10 classes, 200 test images)
+    assert (end["test_accuracy"] - start).max() > 0.10  # training works: a run learns
+    # the real zoo's ranges (SGD at lr 5e-4, dropout 0.7, L2 1e-2) leave some runs at chance
+    assert end["test_accuracy"].min() < 0.15
+    # train and test metrics belong to the same networks: they rank the runs alike
+    assert end["train_accuracy"].rank().corr(end["test_accuracy"].rank()) > 0.3
+    # every hyperparameter column of the real zoo, within the real distribution, one per run
+    from scalegmn.standins.cnn_reference import REAL_HYPERPARAMETERS
+
+    columns = [ref["column"] for ref in REAL_HYPERPARAMETERS.values()]
+    for ref in REAL_HYPERPARAMETERS.values():
+        values = metrics[ref["column"]]
+        if "choices" in ref:
+            assert set(values) <= set(ref["choices"]), ref["column"]
+        else:
+            assert values.between(ref["low"], ref["high"]).all(), ref["column"]
+    assert (metrics.groupby("modeldir")[columns].nunique() == 1).all().all()
+    # balanced draws: all 3 optimizers and the 5 drawn initializers occur
+    assert metrics["config.optimizer"].nunique() == 3 and metrics["config.w_init"].nunique() == 5
+    assert {"train_loss", "test_loss"} <= set(metrics.columns)
+    # the report compares each hyperparameter and the final accuracy with the real zoo
+    comparison = reports[name]["reference_comparison"]
+    assert set(comparison["hyperparameters"]) == set(REAL_HYPERPARAMETERS)
+    assert comparison["final_test_accuracy"]["real"] == "unknown"  # not in datasets.md
+    assert comparison["final_test_accuracy"]["standin"]["max"] == pytest.approx(
+        end["test_accuracy"].max(), abs=1e-3
+    )
     # the rows are networks of the zoo architecture; training moved them
     layout = cnn_zoo.read_layout(root)
     nets = cnn_zoo.rows_to_network(np.asarray(weights[:9]), layout, metrics["config.activation"][0])
@@ -249,22 +282,54 @@ def _orbit_representative(net):
     return torch.cat([t.flatten() for t in (*w, *b)])
 
 
-@pytest.mark.parametrize("draws", [1, 2])
-def test_inr_zoos_start_from_shared_inits_on_random_orbit_points(monkeypatch, draws):
-    """With no fitting, INR k is init k % draws moved by a random (non-trivial) symmetry."""
+def _fit_nothing(start, targets, *, steps_taken=None, **kw):
+    if steps_taken is not None:
+        steps_taken.append(torch.zeros(targets.shape[0], dtype=torch.int64))
+    return start
+
+
+def _unfitted_zoo(monkeypatch, draws: int):
     from scalegmn.standins import zoos as zoos_module
     from scalegmn.standins.siren_fit import init_nfn
 
-    monkeypatch.setattr(zoos_module, "fit_sirens", lambda start, targets, **kw: start)
+    monkeypatch.setattr(zoos_module, "fit_sirens", _fit_nothing)
     spec = nfn_siren_spec()
-    nets = zoos_module._fit_inr_zoo(init_nfn, spec, torch.zeros(6, 3, 32, 32), draws=draws,
-                                    steps=0, lr=0.0, gen=torch.Generator().manual_seed(0),
-                                    label="test")
+    nets, _ = zoos_module._fit_inr_zoo(init_nfn, spec, torch.zeros(6, 3, 32, 32), draws=draws,
+                                       recipe=zoos_module.nfn_recipe(1), peak=2.0,
+                                       gen=torch.Generator().manual_seed(0), label="test")
     single = [type(nets)(spec, [w[k] for w in nets.weights], [b[k] for b in nets.biases])
               for k in range(6)]
-    reps = [_orbit_representative(n) for n in single]
+    return [_orbit_representative(n) for n in single], single
+
+
+@pytest.mark.parametrize("draws", [1, 2])
+def test_inr_zoos_from_shared_inits_sit_on_random_orbit_points(monkeypatch, draws):
+    """The init_draws experiment: with no fitting, INR k is init k % draws moved by a random
+    (non-trivial) symmetry."""
+    reps, single = _unfitted_zoo(monkeypatch, draws)
     for k in range(6):
         # same orbit as every INR of its draw, another orbit than those of other draws
         assert all(torch.allclose(reps[k], reps[j]) == (j % draws == k % draws) for j in range(6))
     # the raw weights differ: each INR sits at its own point of the orbit
     assert not torch.allclose(single[0].weights[0], single[draws].weights[0])
+
+
+def test_inr_zoos_default_to_independent_inits(monkeypatch):
+    """As the real zoos: no two INRs start on one orbit (init_draws = 0 in every size)."""
+    reps, _ = _unfitted_zoo(monkeypatch, 0)
+    assert not any(torch.allclose(reps[k], reps[j]) for k in range(6) for j in range(k))
+    for size in SIZES.values():
+        for name in ("mnist_inr", "fmnist_inr", "cifar10_inr"):
+            assert size[name]["init_draws"] == 0
+
+
+def test_inr_reports_say_inits_are_independent_and_compare_with_real(zoos):
+    _, reports = zoos
+    for name, real in (("mnist_inr", "dws_mnist"), ("fmnist_inr", "dws_mnist"),
+                       ("cifar10_inr", "nfn_cifar10")):
+        quality = reports[name]["quality"]
+        assert quality["initialisation"]["independent"] is True
+        stats = quality["layer_stats"]
+        assert stats["real"] == REAL_INR_STATS[real]
+        assert len(stats["standin"]["weight_std"]) == len(stats["real"]["weight_std"]) == 3
+        assert 0 < quality["fit_steps_mean"] <= SIZES["tiny"][name]["fit_steps"]
