@@ -162,10 +162,16 @@ def inverse_edge(e: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
 
     Backward messages of ScaleGMN-B need edge features that scale as ``q_j / q_k`` on the edge
     j -> k, the inverse of the forward law. Inverting the whole vector (not each entry) keeps
-    zero-padded kernel slots at 0; a zero edge stays 0. ``‖e‖²`` is clamped below at ``eps``:
-    with ``eps = 0`` (default) the map is exactly equivariant; ``eps > 0`` bounds the result by
-    ``1 / sqrt(eps)`` at the price of equivariance for edges with ``‖e‖² < eps``.
+    zero-padded kernel slots at 0. ``‖e‖²`` is clamped below at ``eps``: with ``eps = 0``
+    (default) the map is exactly equivariant; ``eps > 0`` bounds the result by ``1 / sqrt(eps)``
+    at the price of equivariance for edges with ``‖e‖² < eps``.
+
+    An edge whose ``‖e‖²`` is below ``sqrt(finfo.tiny)`` (float32: ``‖e‖ < 3e-10``; float64:
+    ``‖e‖ < 1e-77``) is numerically zero and maps to 0, like a zero edge: its inverse would
+    overflow the LayerNorms after it (real CNN zoos hold such runs, whose weights decayed to
+    denormals).
     """
     n2 = e.square().sum(dim=-1, keepdim=True)
     n2 = n2.clamp_min(eps) if eps > 0 else n2
-    return e / torch.where(n2 > 0, n2, torch.ones_like(n2))
+    zero = n2 < torch.finfo(n2.dtype).tiny ** 0.5
+    return torch.where(zero, torch.zeros_like(e), e / torch.where(zero, torch.ones_like(n2), n2))

@@ -173,3 +173,21 @@ def test_one_layer_is_equivariant(spec, symmetry, bidirectional):
     law = qg[g.dst] / qg[g.src]
     assert_symmetric(rel(expect_h, h1), rel(expect_h, hc), what="layer nodes")
     assert_symmetric(rel(law * e0, e1), rel(law * e0, ec), what="layer edges")
+
+
+def test_inverse_edge_treats_numerically_zero_edges_as_zero():
+    """A CNN zoo run whose weights decayed to denormals (‖e‖² underflows or nearly) must give a
+    zero backward edge, not an overflow that turns the LayerNorms after it into NaN (table 2's
+    ScaleGMN-B crashed on such a stand-in run)."""
+    for dtype, tiny_norm in ((torch.float32, 1e-21), (torch.float64, 1e-160)):
+        e = torch.tensor([[3.0, 4.0], [tiny_norm, -tiny_norm], [0.0, 0.0]], dtype=dtype)
+        inv = inverse_edge(e)
+        assert torch.isfinite(inv).all()
+        assert torch.all(inv[1:] == 0)
+        torch.testing.assert_close(inv[0], torch.tensor([3.0, 4.0], dtype=dtype) / 25.0)
+        # CONTROL: an edge of ordinary size is inverted, not zeroed
+        small = torch.tensor([[1e-4, 2e-4]], dtype=dtype)
+        torch.testing.assert_close(inverse_edge(small), small / 5e-8)
+        # a float32 LayerNorm after the map stays finite
+        out = torch.nn.functional.layer_norm(inverse_edge(e.float()) * 1e3, (2,))
+        assert torch.isfinite(out).all()
