@@ -17,14 +17,13 @@ Prints one JSON line per view.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
+from view_cli import run_per_view  # benchmarks/ is on sys.path when run as a script
 
 from scalegmn.cache import load_split
 from scalegmn.functional import render
@@ -60,15 +59,5 @@ def probe(cache: Path, view: str) -> dict:
     return out
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("views", nargs="*", default=VIEWS)
-    parser.add_argument("--cache", type=Path, default=Path("results/cache"))
-    args = parser.parse_args()
-    for view in args.views:
-        print(json.dumps(probe(args.cache, view)), flush=True)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_per_view(__doc__.split("\n")[0], VIEWS, probe))

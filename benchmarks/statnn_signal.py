@@ -19,14 +19,13 @@ Prints one JSON line per view.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.stats import kendalltau
+from view_cli import run_per_view  # benchmarks/ is on sys.path when run as a script
 
 from scalegmn.baselines import QUANTILES, layer_statistics
 from scalegmn.batch import WeightBatch
@@ -80,15 +79,5 @@ def view_signal(cache: Path, view: str) -> dict:
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("views", nargs="*", default=VIEWS)
-    parser.add_argument("--cache", type=Path, default=Path("results/cache"))
-    args = parser.parse_args()
-    for view in args.views:
-        print(json.dumps(view_signal(args.cache, view)), flush=True)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_per_view(__doc__.split("\n")[0], VIEWS, view_signal))
