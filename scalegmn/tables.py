@@ -12,6 +12,7 @@ numbers are not comparable.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import math
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from scalegmn.experiments import TASK_METRICS, TableConfig
+from scalegmn.formats.atomic import atomic_write
 from scalegmn.paper import paper_cell
 
 log = logging.getLogger(__name__)
@@ -158,8 +160,6 @@ def to_latex(table: TableConfig, rows: list[dict[str, Any]]) -> str:
 
 
 def to_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    import csv
-
     fields = ["model", "dataset", "metric", "mean", "std", "n_seeds", "real_data", "paper_row", "paper_mean", "paper_std", "values"]
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
@@ -204,8 +204,6 @@ def _number(v: Any) -> float:
 
 
 def _read_history(path: Path) -> list[dict[str, str]]:
-    import csv
-
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
 
@@ -264,7 +262,6 @@ def curves(
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    from scalegmn.formats.atomic import atomic_write
 
     tm = TASK_METRICS[table.task]
     quantity = tm.label.removeprefix("test ")
