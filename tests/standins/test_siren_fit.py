@@ -5,9 +5,16 @@ import math
 import pytest
 import torch
 
-from scalegmn.functional import coordinate_grid, mlp_forward
+from scalegmn.functional import coordinate_grid, mlp_forward, render
 from scalegmn.network import dws_siren_spec, nfn_siren_spec
-from scalegmn.standins.siren_fit import fit_sirens, init_dws, init_nfn, mse_gradients, psnr
+from scalegmn.standins.siren_fit import (
+    FitRecipe,
+    fit_sirens,
+    init_dws,
+    init_nfn,
+    mse_gradients,
+    psnr,
+)
 
 
 @pytest.mark.parametrize("spec_fn", [dws_siren_spec, nfn_siren_spec])
@@ -70,3 +77,32 @@ def test_fit_rejects_a_non_siren():
     relu_mlp = relu_mlp.replace(spec=dws_siren_spec().with_activation("relu"))
     with pytest.raises(ValueError, match="SIREN"):
         fit_sirens(relu_mlp, torch.zeros(1, 1, 4, 4), steps=1)
+
+
+def test_psnr_target_stops_each_network_alone_and_keeps_its_state():
+    """Networks that reach the target leave the batch: each ends exactly as when fitted alone,
+    stops at the first check past the target, and the rest keep training."""
+    spec = dws_siren_spec()
+    gen = torch.Generator().manual_seed(1)
+    init = init_dws(spec, 4, gen).to(torch.float64)
+    images = torch.rand(4, 1, 28, 28, generator=gen, dtype=torch.float64)
+    images[:2] = 0.5  # a flat image: the DWS offset +0.5 already fits it, so these stop early
+    # measured (float64, every capability alike): flat images stop after 34 and 44 updates
+    recipe = FitRecipe(steps=100, lr=1e-2, first_layer_lr=3e-2, final_lr_fraction=0.1,
+                       target_psnr=25.0, check_every=5)
+    taken: list[torch.Tensor] = []
+    together = fit_sirens(init, images, recipe=recipe, chunk=4, steps_taken=taken)
+    steps = taken[0]
+    # a check at step s measures the parameters after s - 1 updates: those are kept
+    assert (steps[:2] < recipe.steps).all() and ((steps[:2] + 1) % recipe.check_every == 0).all()
+    assert (steps[2:] == recipe.steps).all()  # CONTROL: 28x28 noise does not reach 25 dB
+    unclipped = ((render(together, (28, 28)) - images) ** 2).flatten(1).mean(1)
+    assert (10 * torch.log10(1 / unclipped[:2]) >= 25.0).all()
+    for k in range(4):
+        one = init.replace(weights=tuple(w[k : k + 1] for w in init.weights),
+                           biases=tuple(b[k : k + 1] for b in init.biases))
+        alone_steps: list[torch.Tensor] = []
+        alone = fit_sirens(one, images[k : k + 1], recipe=recipe, chunk=1, steps_taken=alone_steps)
+        assert int(alone_steps[0]) == int(steps[k])
+        for a, t in zip(alone.weights, together.weights, strict=True):
+            torch.testing.assert_close(a[0], t[k], rtol=1e-7, atol=1e-9)
