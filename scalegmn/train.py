@@ -23,6 +23,8 @@ import json
 import logging
 import math
 import os
+import pickle
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -201,6 +203,88 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+#: Types a checkpoint (``best.pt``) or resume file (``.resume/last.pt``) may hold beyond what
+#: ``torch.load(weights_only=True)`` accepts anyway (tensors, dicts, lists, tuples, str, numbers,
+#: None, OrderedDict). Both are plain dicts of tensors and builtins, so nothing needs adding; a
+#: type that must be stored in the future goes here, never ``weights_only=False``.
+CHECKPOINT_SAFE_GLOBALS: tuple[Any, ...] = ()
+
+
+def safe_torch_load(path: str | Path) -> Any:
+    """``torch.load`` that runs no pickled code: weights-only, with the
+    :data:`CHECKPOINT_SAFE_GLOBALS` allow-list. A file holding anything else (a callable, a
+    class) raises ``pickle.UnpicklingError``."""
+    with torch.serialization.safe_globals(list(CHECKPOINT_SAFE_GLOBALS)):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _refused_global(err: BaseException) -> str | None:
+    """The pickled global (a callable or class) that a weights-only load refused, if that is why
+    ``err`` was raised."""
+    if not isinstance(err, pickle.UnpicklingError):
+        return None
+    found = re.search(r"GLOBAL (\S+)", str(err))
+    return found.group(1) if found else None
+
+
+def _load_problem(err: BaseException) -> str:
+    """One line saying why a torch file did not load (torch's messages span several lines)."""
+    refused = _refused_global(err)
+    if refused:
+        return f"it holds a pickled object that is not on the allow-list ({refused}), which could run code"
+    first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
+def set_aside(path: Path) -> Path:
+    """Rename ``path`` to ``<name>.corrupt-<UTC time>`` beside it (never overwriting one)."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    k = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{k}")
+        k += 1
+    os.replace(path, target)
+    return target
+
+
+def _restore_resume(path: Path, fingerprint: str, model, optimizer, scheduler, generator) -> dict[str, Any] | None:
+    """The loop state of the resume file ``path`` with model, optimizer, scheduler and RNGs
+    restored from it; None to start from step 0 (a file of other settings, or a corrupt one).
+
+    A file that cannot be read or applied (truncated by a full disk, say) is set aside as
+    ``last.pt.corrupt-<time>`` with a warning naming it, and everything is left as it was before
+    the attempt, so the run starts from step 0 exactly as an uninterrupted run would: a retry
+    never meets the same file again.
+    """
+    before = [copy.deepcopy(x.state_dict()) for x in (model, optimizer, scheduler)]
+    rng_before = _rng_state(generator)
+    try:
+        saved = safe_torch_load(path)
+        if not isinstance(saved, Mapping) or "fingerprint" not in saved:
+            raise ValueError("not a resume file of scalegmn.train.fit")
+        if saved["fingerprint"] != fingerprint:
+            log.warning("ignoring %s: it was written for other settings", path)
+            return None
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        _set_rng_state(saved["rng"], generator)
+        state = dict(saved["loop"])
+        int(state["step"])
+        return state
+    except Exception as err:  # noqa: BLE001 - whatever is wrong with it, the fix is the same
+        for x, sd in zip((model, optimizer, scheduler), before, strict=True):
+            x.load_state_dict(sd)
+        _set_rng_state(rng_before, generator)
+        moved = set_aside(path)
+        log.warning(
+            "resume file %s is unreadable (%s); set aside as %s, training restarts from step 0",
+            path, _load_problem(err), moved,
+        )
+        return None
+
+
 def fit(
     model: torch.nn.Module,
     loop: OptimConfig,
@@ -257,17 +341,11 @@ def fit(
     resumed_from = None
     resume_path = Path(resume_path) if resume_path else None
     if resume_path is not None and resume_path.exists():
-        saved = torch.load(resume_path, map_location="cpu", weights_only=False)
-        if saved.get("fingerprint") == fingerprint:
-            model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            scheduler.load_state_dict(saved["scheduler"])
-            _set_rng_state(saved["rng"], generator)
-            state = saved["loop"]
+        restored = _restore_resume(resume_path, fingerprint, model, optimizer, scheduler, generator)
+        if restored is not None:
+            state = restored
             resumed_from = state["step"]
             log.info("resuming from %s at step %d/%d", resume_path, resumed_from, total_steps)
-        else:
-            log.warning("ignoring %s: it was written for other settings", resume_path)
 
     def save_resume() -> None:
         if resume_path is None:
@@ -378,6 +456,21 @@ def fit(
         steps=state["step"],
         resumed_from_step=resumed_from,
     )
+
+
+def discard_resume(path: Path) -> None:
+    """After success: delete the resume file, temporary files a killed save left beside it, and
+    its folder when nothing else (a set-aside corrupt file) is left there."""
+    path.unlink(missing_ok=True)
+    folder = path.parent
+    if not folder.is_dir():
+        return
+    for tmp in folder.glob(f".{path.name}.tmp*"):
+        tmp.unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:  # not empty: a set-aside file the log named stays for the user
+        pass
 
 
 # --- one pipeline job --------------------------------------------------------------------------
@@ -522,7 +615,7 @@ def run_job(
     _atomic_torch_save(checkpoint, outputs.checkpoint)
     write_history(result.history, outputs.history)
     write_json(metrics, outputs.metrics)  # last: its presence means the job is complete
-    Path(resume_path).unlink(missing_ok=True)
+    discard_resume(Path(resume_path))
     log.info("done in %.1f s: test %s %.4f at step %s", wall, metric, metrics["value"], result.selected["step"])
     return metrics
 
@@ -534,9 +627,12 @@ def load_checkpoint(path: str | Path, device: str = "cpu"):
     from scalegmn.network import NetworkSpec
 
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = safe_torch_load(path)
     except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
-        raise DataError(path, f"not a readable checkpoint ({type(err).__name__}: {err})") from err
+        if _refused_global(err):
+            raise DataError(path, f"refused to load: {_load_problem(err)}; use only best.pt "
+                            "files written by the train rule") from None
+        raise DataError(path, f"not a readable checkpoint ({_load_problem(err)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != "scalegmn-checkpoint/1":
         raise DataError(path, "not a scalegmn checkpoint (expected best.pt written by the train rule)")
     model_cfg, _ = resolve_preset(ckpt["settings"])
