@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("scalegmn.inspect", "summarise a cached zarr store; render a network to PNG"),
     "predict": ("scalegmn.predict", "apply a trained checkpoint to a store or a zoo of networks"),
     "presets": ("scalegmn.presets", "list the model presets with their parameter counts"),
+    "verify": ("scalegmn.tables", "check that a results table is up to date with its metrics files"),
 }
 
 

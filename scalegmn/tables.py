@@ -12,12 +12,16 @@ numbers are not comparable.
 
 from __future__ import annotations
 
+import argparse
 import csv
+import hashlib
 import json
 import logging
 import math
 import os
 import shutil
+import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,10 @@ from scalegmn.paper import paper_cell
 log = logging.getLogger(__name__)
 
 Job = tuple[str, str, int]  # (view, model, seed)
+
+#: The record of what a table was built from, inside the table folder (``scalegmn verify``).
+PROVENANCE = "provenance.json"
+PROVENANCE_FORMAT = "scalegmn-table-provenance/1"
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -334,6 +342,53 @@ def _chance_level(table: TableConfig, metrics: Mapping[Job, Mapping[str, Any]]) 
     return 1.0 / classes.pop()
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def provenance(
+    table: TableConfig,
+    metrics_paths: Mapping[Job, str | Path],
+    history_paths: Mapping[Job, str | Path],
+    out_dir: Path,
+) -> dict[str, Any]:
+    """What the table was built from: per (view, model, seed) its cell and the metrics and history
+    files, as paths relative to the table folder with their sha256 (``scalegmn verify``)."""
+
+    def rel(p: str | Path) -> str:
+        return os.path.relpath(os.path.abspath(p), os.path.abspath(out_dir))
+
+    cells = []
+    for (view, model, seed), m in metrics_paths.items():
+        entry = {
+            "row": table.row(model).label,
+            "column": table.column(view).label,
+            "view": view,
+            "model": model,
+            "seed": seed,
+            "metrics": rel(m),
+            "metrics_sha256": _sha256(Path(m)),
+        }
+        h = history_paths.get((view, model, seed))
+        if h is not None and Path(h).exists():
+            entry.update(history=rel(h), history_sha256=_sha256(Path(h)))
+        cells.append(entry)
+    return {
+        "format": PROVENANCE_FORMAT,
+        "table": table.name,
+        "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "inputs": cells,
+    }
+
+
+def _remove_stale_temporaries(out_dir: Path) -> None:
+    """Delete ``.<table>.tmp<pid>/`` folders of killed table jobs. Only the table job writes
+    ``out_dir`` and Snakemake never runs two jobs with one output at once, so none is live."""
+    for stale in out_dir.parent.glob(f".{out_dir.name}.tmp*"):
+        log.info("removing %s, left by a killed table job", stale)
+        shutil.rmtree(stale, ignore_errors=True)
+
+
 def write_table(
     table: TableConfig,
     metrics_paths: Mapping[Job, str | Path],
@@ -341,12 +396,15 @@ def write_table(
     out_dir: str | Path,
     extra_figures: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Write the table directory atomically (a temporary directory, then a rename)."""
+    """Write the table directory atomically (a temporary directory, then a rename), with
+    ``provenance.json`` recording the metrics files it was built from."""
     out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(out_dir)
     metrics = {job: json.loads(Path(p).read_text()) for job, p in metrics_paths.items()}
+    record = provenance(table, metrics_paths, history_paths, out_dir)
     rows = summarise(table, metrics)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "figures").mkdir(parents=True)
     (tmp / f"{table.name}.md").write_text(to_markdown(table, rows))
     (tmp / f"{table.name}.tex").write_text(to_latex(table, rows))
@@ -356,8 +414,92 @@ def write_table(
            chance=_chance_level(table, metrics))
     for name, draw in (extra_figures or {}).items():
         draw(tmp / "figures" / name)
+    (tmp / PROVENANCE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
     log.info("wrote %s (%d cells)", out_dir, len(rows))
     return rows
+
+
+# --- scalegmn verify ---------------------------------------------------------------------------
+
+
+def _shown(path: Path) -> str:
+    """``path`` normalised (``results/table1/../train`` -> ``results/train``), relative to the
+    working directory when under it."""
+    path = Path(os.path.normpath(path))
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def verify_table(table_dir: str | Path) -> list[str]:
+    """One line per problem with a table folder: a cell whose metrics file (or history) is
+    missing, changed, or newer than the table, or a table without its provenance record.
+    An empty list means the table is what its inputs say."""
+    table_dir = Path(table_dir)
+    shown = _shown(table_dir)
+    record_path = table_dir / PROVENANCE
+    if not table_dir.is_dir():
+        return [f"{shown}: no such table folder"]
+    if not record_path.exists():
+        return [f"{_shown(record_path)}: missing: the table was built before provenance was recorded, "
+                "so its inputs cannot be checked"]
+    try:
+        record = json.loads(record_path.read_text())
+        if record.get("format") != PROVENANCE_FORMAT:
+            raise ValueError(f"format {record.get('format')!r}, expected {PROVENANCE_FORMAT!r}")
+        inputs = list(record["inputs"])
+    except (ValueError, KeyError, TypeError) as err:
+        return [f"{_shown(record_path)}: unreadable ({type(err).__name__}: {err})"]
+    csv_path = table_dir / f"{record.get('table', table_dir.name)}.csv"
+    if not csv_path.exists():
+        return [f"{_shown(csv_path)}: missing from the table folder"]
+    built = csv_path.stat().st_mtime
+    problems = []
+    for cell in inputs:
+        where = f"{shown}: cell {cell['row']} / {cell['column']} (seed {cell['seed']})"
+        for kind in ("metrics", "history"):
+            if kind not in cell:
+                continue
+            path = table_dir / cell[kind]
+            if not path.exists():
+                problems.append(f"{where}: {_shown(path)} is missing")
+                continue
+            mtime = path.stat().st_mtime
+            if mtime > built:
+                problems.append(f"{where}: {_shown(path)} is newer than the table "
+                                f"({_when(mtime)} > {_when(built)})")
+            elif _sha256(path) != cell[f"{kind}_sha256"]:
+                problems.append(f"{where}: {_shown(path)} has changed since the table was built")
+    return problems
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("tables", nargs="+", metavar="TABLE_DIR", help="a table folder, e.g. results/table1")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``scalegmn verify results/table1``: exit 0 when every cell's inputs are as recorded, else
+    print one line per problem and how to rebuild, and exit 1."""
+    failed = []
+    for table_dir in args.tables:
+        problems = verify_table(table_dir)
+        for line in problems:
+            print(line)
+        if problems:
+            failed.append(_shown(Path(table_dir)))
+        else:
+            print(f"{_shown(Path(table_dir))}: ok, every cell's metrics file is as the table recorded it")
+    if failed:
+        targets = " ".join(failed)
+        print(f"rebuild: snakemake {targets} --cores 2 --forcerun table  (reruns the missing training "
+              "jobs, then the table)", file=sys.stderr)
+        return 1
+    return 0

@@ -50,7 +50,7 @@ def test_table_files_and_numbers(tmp_path):
     metrics, history, value = _fake_jobs(tmp_path, table)
     out = tmp_path / "results" / "table1"
     write_table(table, metrics, history, out)
-    assert sorted(p.name for p in out.iterdir()) == ["figures", "table1.csv", "table1.md", "table1.tex"]
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "provenance.json", "table1.csv", "table1.md", "table1.tex"]
     figs = sorted(p.name for p in (out / "figures").iterdir())
     assert figs == ["curves_fmnist.png", "curves_fmnist.svg", "curves_mnist.png", "curves_mnist.svg",
                     "table1_bars.png"]
