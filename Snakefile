@@ -9,6 +9,7 @@ configfile: "config.yaml"
 
 
 # load rules
+include: "rules/startup.smk"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/experiments.smk"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -318,3 +319,35 @@ class DataConfig:
                 raise ConfigError(f"views.{n}", "view names may hold letters, digits and '_' only")
         views = {str(n): ViewConfig.from_mapping(str(n), d, datasets) for n, d in raw_views.items()}
         return cls(datasets=datasets, views=views)
+
+
+#: The sections of config.yaml: DATA (datasets, views: this module) and EXPERIMENTS (tables,
+#: training: scalegmn.experiments).
+TOP_LEVEL_KEYS = ("datasets", "views", "tables", "training")
+
+
+def check_top_level_keys(config: Mapping[str, Any]) -> None:
+    """Every top-level key of ``config`` is a known section (a misspelt ``trainig:`` would
+    otherwise be ignored and its settings silently replaced by the defaults)."""
+    for key in config:
+        if key not in TOP_LEVEL_KEYS:
+            raise ConfigError(str(key), _suggest(str(key), TOP_LEVEL_KEYS))
+
+
+def check_local_paths(config: Mapping[str, Any]) -> None:
+    """Every ``source: local`` dataset's ``local.path`` exists (relative paths from the working
+    directory), so a wrong path stops the run when the Snakefile is parsed, not in a job after
+    the other datasets' stages ran. Other mistakes in the section are left to
+    :meth:`DataConfig.from_mapping`."""
+    datasets = config.get("datasets")
+    if not isinstance(datasets, Mapping):
+        return
+    for name, d in datasets.items():
+        if not isinstance(d, Mapping) or d.get("source") != "local" or not isinstance(d.get("local"), Mapping):
+            continue
+        path = d["local"].get("path")
+        if isinstance(path, str) and path and not os.path.exists(os.path.expanduser(path)):
+            raise ConfigError(
+                f"datasets.{name}.local.path",
+                f"{path!r} does not exist; point it at the dataset's archive or extracted folder",
+            )

@@ -258,6 +258,9 @@ class ExperimentsConfig:
                 raise ConfigError(f"tables.{name}", "table names may hold only letters, digits and _")
             tables[str(name)] = TableConfig.from_mapping(f"tables.{name}", str(name), m)
         exp = cls(tables=tables, training=TrainingConfig.from_mapping("training", config.get("training")))
+        if "views" in config or "datasets" in config:  # a whole config.yaml, not only its tables
+            views = config.get("views") or {}
+            exp.check_views(views if isinstance(views, Mapping) else {})
         exp.check_consistent()
         exp.check_presets()
         return exp
@@ -281,10 +284,20 @@ class ExperimentsConfig:
                         try:
                             getattr(preset, part).override(s[part])
                         except ConfigError as err:
-                            raise ConfigError(
-                                f"tables.{t.name} (rows.{r.key}/columns.{c.view}/{part} overrides): {err.key}",
-                                err.problem,
-                            ) from None
+                            raise ConfigError(_override_origin(t, c, r, err.key), err.problem) from None
+
+    def check_views(self, views: Mapping[str, Any]) -> None:
+        """Every column names a view defined under ``views`` (else no rule makes its stores)."""
+        for t in self.tables.values():
+            for c in t.columns:
+                if c.view not in views:
+                    close = difflib.get_close_matches(c.view, [str(v) for v in views], n=1)
+                    hint = f"; did you mean '{close[0]}'?" if close else (
+                        f"; defined views: {', '.join(map(str, views))}" if views else "; 'views' is empty")
+                    raise ConfigError(
+                        f"tables.{t.name}.columns.{c.view}",
+                        f"view '{c.view}' is not defined under 'views'{hint}",
+                    )
 
     def check_consistent(self) -> None:
         """Two tables that train the same (task, view, model) must agree on its settings."""
@@ -326,6 +339,31 @@ class ExperimentsConfig:
         """Canonical JSON (sorted keys) of everything that determines one train job's result."""
         t, c, r = self.find(task, view, model)
         return json.dumps(dict(json.loads(_settings(t, c, r)), seed=int(seed)), sort_keys=True)
+
+
+def _flat_keys(mapping: Mapping[str, Any], prefix: str = "") -> set[str]:
+    out = set()
+    for k, v in mapping.items():
+        if isinstance(v, Mapping):
+            out |= _flat_keys(v, f"{prefix}{k}.")
+        else:
+            out.add(f"{prefix}{k}")
+    return out
+
+
+def _override_origin(t: TableConfig, c: ColumnConfig, r: RowConfig, key: str) -> str:
+    """The config key that set the failing override ``key`` (``optim.lr``) for this cell: the
+    row's, else the column's, else the table's block (the most specific one wins)."""
+    part, _, name = key.partition(".")
+    for where, block in (
+        (f"tables.{t.name}.rows.{r.key}", r),
+        (f"tables.{t.name}.columns.{c.view}", c),
+        (f"tables.{t.name}", t),
+    ):
+        overrides = getattr(block, part, None)
+        if isinstance(overrides, Mapping) and name in _flat_keys(overrides):
+            return f"{where}.{part}.{name}"
+    return f"tables.{t.name} (rows.{r.key}/columns.{c.view}/{part} overrides): {key}"
 
 
 def _settings(t: TableConfig, c: ColumnConfig, r: RowConfig) -> str:

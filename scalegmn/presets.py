@@ -205,6 +205,18 @@ class OptimConfig(_Overridable):
             raise ConfigError("optim.batch_size", f"{self.batch_size} must be at least 1")
         if self.epochs is None and self.max_steps is None:
             raise ConfigError("optim.epochs", "give epochs or max_steps")
+        for name in ("epochs", "max_steps", "eval_every_steps"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"optim.{name}", f"{value} must be at least 1 (or null)")
+        for name in ("warmup_steps", "patience"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError(f"optim.{name}", f"{value} must be 0 or more")
+        for name in ("lr", "weight_decay", "clip_grad_norm"):
+            value = getattr(self, name)
+            if not 0.0 <= value < float("inf"):  # also NaN
+                raise ConfigError(f"optim.{name}", f"{value} must be a finite number >= 0")
 
 
 @dataclass(frozen=True)
