@@ -1,6 +1,7 @@
 # Data stages: acquire (download | extract | build_standin) -> ingest -> splits -> canonicalize
 # -> cache (with train-only augmentation). Paths:
 #   results/data/{dataset}/download/        downloaded files + manifest.json (source: download)
+#   results/data/{dataset}/download.partial/ files in progress, kept by a failed run to resume
 #   results/data/{dataset}/raw/<root>/      the dataset root in its real format
 #   results/data/{dataset}/weights.h5       every network, ingested once (+ quarantine.tsv)
 #   results/data/{dataset}/splits.json      row indices of train/val/test (+ aug copies)
@@ -23,7 +24,11 @@ rule download_dataset:
         "results/benchmarks/download_dataset/{dataset}.tsv"
     params:
         acquire=get_acquire_params,
-    retries: 1
+    # Never rerun by Snakemake (this overrides a profile's `retries`): transient failures are
+    # retried inside the job (`download.retries` attempts, backoff, resumed with Range) and a
+    # failed run keeps its partial files in download.partial/ for the next run to resume; an
+    # HTML page, a 4xx, a corrupt archive or a checksum mismatch would only come again.
+    retries: 0
     conda:
         "../envs/scalegmn-cpu.yaml"
     script:

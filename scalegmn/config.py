@@ -234,12 +234,16 @@ class DatasetConfig:
         )
 
     def acquire_params(self) -> str:
-        """Canonical JSON of what decides the raw dataset (reordering keys changes nothing)."""
+        """Canonical JSON of what decides the raw dataset (reordering keys changes nothing).
+
+        Only settings that can change the data belong here: ``download.retries`` does not, so
+        changing it reruns nothing (the download job reads it from the config itself).
+        """
         if self.source == "standin":
             body: dict[str, Any] = {"size": self.standin.size_arg(), "seed": self.standin.seed}
         elif self.source == "download":
             body = {"urls": list(self.download.urls), "archive": self.download.archive,
-                    "sha256": list(self.download.sha256), "retries": self.download.retries}
+                    "sha256": list(self.download.sha256)}
         else:
             body = {"path": self.local_path}
         return json.dumps({"name": self.name, "source": self.source, **body}, sort_keys=True)

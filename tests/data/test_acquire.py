@@ -141,11 +141,11 @@ def test_html_page_with_200_is_an_error_naming_the_url(server, tmp_path):
     assert leftovers(tmp_path) == []
 
 
-def test_truncated_body_fails_after_retries_and_leaves_nothing(server, tmp_path):
-    with pytest.raises(DataError, match="truncated body"):
+def test_truncated_body_fails_after_retries_and_keeps_only_the_part(server, tmp_path):
+    with pytest.raises(acquire.TransientDownloadError, match="truncated body"):
         acquire.download(f"{server.url}/truncated/data.zip", tmp_path / "data.zip", retries=3, backoff=0)
     assert server.hits["/truncated/data.zip"] == 3
-    assert leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == ["data.zip.part", "data.zip.part.json"]  # the next run resumes it
 
 
 def test_server_error_then_success_retries(server, tmp_path):
@@ -202,7 +202,9 @@ def test_download_all_failure_leaves_no_folder(server, tmp_path):
     urls = [f"{server.url}/ok/zoo.tar.xz", f"{server.url}/html/split.zip"]
     with pytest.raises(DataError):
         acquire.download_all(urls, tmp_path / "download", backoff=0)
-    assert leftovers(tmp_path) == []
+    assert not (tmp_path / "download").exists()
+    # only the verified first file is kept for the next run; nothing of the HTML page
+    assert leftovers(tmp_path / "download.partial") == [".verified", "zoo.tar.xz", "zoo.tar.xz.json"]
 
 
 def test_extract_nested_zip_strips_macosx(tmp_path):
