@@ -1,10 +1,12 @@
 # Functions only: DATA config validation and the paths and params of the data stages.
 # The DATA section of config.yaml is validated here, at parse time (scalegmn.config): a typo
 # stops the run before any job starts, naming the key.
+import functools
 import hashlib
 import json
 import os
 
+from scalegmn.acquire import folder_listing, local_path, local_root
 from scalegmn.config import DataConfig
 from scalegmn.errors import ConfigError
 
@@ -13,6 +15,22 @@ try:
 except ConfigError as err:
     raise WorkflowError(f"config.yaml: {err}") from None
 
+
+@functools.cache
+def local_dataset_root(name, path):
+    """The dataset root that `datasets.<name>.local.path` names (the archive, or the root folder
+    found in the folder: the folder itself or one holding it); ConfigError when it is gone."""
+    return str(local_root(name, path))
+
+
+@functools.cache
+def local_folder_listing(root):
+    """Count, bytes and sha256 of the names, sizes and mtimes of a local folder's files."""
+    return folder_listing(root)
+
+
+# (A local path that is gone, moved or unmounted, stops the run at parse time, naming the
+# user's path and its key: rules/startup.smk, scalegmn.config.check_local_paths.)
 DATA_SPLITS = ("train", "val", "test")
 
 
@@ -51,26 +69,36 @@ def get_dataset_config(wildcards):
 
 
 def get_acquire_params(wildcards):
-    """Canonical JSON of the dataset's source settings (key order never matters)."""
-    return get_dataset_config(wildcards).acquire_params()
+    """Canonical JSON of the dataset's source settings (key order never matters). For a local
+    folder it also names the root found in it, so a change of that root re-links it."""
+    ds = get_dataset_config(wildcards)
+    params = ds.acquire_params()
+    if ds.source == "local" and os.path.isdir(local_path(ds.local_path)):
+        params = json.dumps({**json.loads(params), "root": local_dataset_root(ds.name, ds.local_path)},
+                            sort_keys=True)
+    return params
 
 
 def get_extract_input(wildcards):
-    """The downloaded files, or the local archive (a local folder is linked, not an input)."""
+    """The downloaded files, or the local archive (a local folder is linked, not an input: its
+    listing is a param of ingest_dataset instead)."""
     ds = get_dataset_config(wildcards)
     if ds.source == "download":
         return {"download": f"results/data/{ds.name}/download"}
-    if ds.source == "local" and os.path.isfile(os.path.expanduser(ds.local_path)):
-        return {"archive": os.path.expanduser(ds.local_path)}
+    if ds.source == "local" and os.path.isfile(local_path(ds.local_path)):
+        return {"archive": str(local_path(ds.local_path))}
     return {}
 
 
 def get_ingest_params(wildcards):
+    """What decides the weight table. A local folder is linked, not copied, so its content
+    (names, sizes and mtimes of its files) is part of the params: repairing, adding or removing
+    a file reruns ingest and everything after it."""
     ds = get_dataset_config(wildcards)
-    return json.dumps(
-        {"dataset": ds.name, "fmt": ds.format, "root": ds.root_name, "on_bad_file": ds.on_bad_file},
-        sort_keys=True,
-    )
+    body = {"dataset": ds.name, "fmt": ds.format, "root": ds.root_name, "on_bad_file": ds.on_bad_file}
+    if ds.source == "local" and os.path.isdir(local_path(ds.local_path)):
+        body["content"] = local_folder_listing(local_dataset_root(ds.name, ds.local_path))
+    return json.dumps(body, sort_keys=True)
 
 
 def get_split_seed(wildcards):

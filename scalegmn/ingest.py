@@ -22,6 +22,7 @@ one-line DataError naming the file; with ``"skip"`` each is listed in the quaran
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -234,7 +235,11 @@ def ingest_dataset(
     """
     root, out = Path(root), Path(out)
     if not root.exists():
-        raise DataError(root, "dataset root not found; rerun the acquire stage")
+        if root.is_symlink():  # source: local, and the user's folder has gone since it was linked
+            raise DataError(os.readlink(root), f"the local dataset folder is gone (moved or deleted?); "
+                                               f"fix datasets.{dataset}.local.path or put it back, then rerun")
+        raise DataError(root, f"dataset root not found; delete {root.parent} and rerun, so that the "
+                              "acquire stage rebuilds it")
     quarantine = Quarantine(on_bad_file)
     t0 = time.monotonic()
     writer, extras, attrs = INGESTERS[fmt](root, quarantine, out)
