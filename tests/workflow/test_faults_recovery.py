@@ -106,8 +106,8 @@ def test_a_killed_run_is_recovered_by_the_plain_command(tmp_path):
     (LockException, then IncompleteFilesException)."""
     work = _workflow(tmp_path / "wf")
     proc = _start(work, STANDIN)
-    _kill_when(proc, lambda: any((work / ".snakemake" / "locks").glob("scalegmn-driver-*.json"))
-               and (work / "results/logs/build_standin/mnist_inr.log").exists(), "build_standin to start")
+    _kill_when(proc, lambda: _locked(work) and (work / "results/logs/build_standin/mnist_inr.log").exists(),
+               "build_standin to start")
     assert _locked(work)
 
     res = snakemake(work, STANDIN)
