@@ -22,7 +22,7 @@ _ROOT_NAMES = {
 
 #: Counts per size and zoo. Keys:
 #:   mnist_inr / fmnist_inr: ``n_train``, ``n_test`` (INRs per split), ``fit_steps`` (most Adam
-#:     steps; an INR stops at 40 dB), ``init_draws`` (0: every INR from its own init, as the
+#:     steps of the DWS recipe, 5e-4; an INR stops at 40 dB), ``init_draws`` (0: every INR from its own init, as the
 #:     real zoos; N > 0: an experiment, N shared inits and random orbit points, see zoos.py).
 #:   cifar10_inr: ``n_images`` (base INRs; idx cut 75% train / 8.33% val / 16.67% test),
 #:     ``n_aug`` (aug copies, each refitting the train images), ``fit_steps``, ``init_draws``.
@@ -31,23 +31,23 @@ _ROOT_NAMES = {
 #:     their subsets from), ``n_test_images`` (test set shared by all runs).
 SIZES: dict[str, dict[str, dict[str, int]]] = {
     "tiny": {
-        "mnist_inr": {"n_train": 24, "n_test": 8, "fit_steps": 250, "init_draws": 0},
-        "fmnist_inr": {"n_train": 24, "n_test": 8, "fit_steps": 250, "init_draws": 0},
+        "mnist_inr": {"n_train": 24, "n_test": 8, "fit_steps": 1000, "init_draws": 0},
+        "fmnist_inr": {"n_train": 24, "n_test": 8, "fit_steps": 1000, "init_draws": 0},
         "cifar10_inr": {"n_images": 24, "n_aug": 1, "fit_steps": 100, "init_draws": 0},
         # the default's 240 steps: with the real zoo's ranges, 160 left a tiny SVHN zoo at chance
         "cifar10_gs": {"n_runs": 24, "train_steps": 240, "n_pool": 600, "n_test_images": 200},
         "svhn_gs": {"n_runs": 24, "train_steps": 240, "n_pool": 600, "n_test_images": 200},
     },
     "small": {
-        "mnist_inr": {"n_train": 300, "n_test": 60, "fit_steps": 500, "init_draws": 0},
-        "fmnist_inr": {"n_train": 300, "n_test": 60, "fit_steps": 500, "init_draws": 0},
+        "mnist_inr": {"n_train": 300, "n_test": 60, "fit_steps": 1000, "init_draws": 0},
+        "fmnist_inr": {"n_train": 300, "n_test": 60, "fit_steps": 1000, "init_draws": 0},
         "cifar10_inr": {"n_images": 240, "n_aug": 1, "fit_steps": 150, "init_draws": 0},
         "cifar10_gs": {"n_runs": 96, "train_steps": 240, "n_pool": 2000, "n_test_images": 300},
         "svhn_gs": {"n_runs": 96, "train_steps": 240, "n_pool": 2000, "n_test_images": 300},
     },
     "default": {
-        "mnist_inr": {"n_train": 1000, "n_test": 200, "fit_steps": 500, "init_draws": 0},
-        "fmnist_inr": {"n_train": 1000, "n_test": 200, "fit_steps": 500, "init_draws": 0},
+        "mnist_inr": {"n_train": 1000, "n_test": 200, "fit_steps": 1000, "init_draws": 0},
+        "fmnist_inr": {"n_train": 1000, "n_test": 200, "fit_steps": 1000, "init_draws": 0},
         "cifar10_inr": {"n_images": 1200, "n_aug": 1, "fit_steps": 150, "init_draws": 0},
         "cifar10_gs": {"n_runs": 300, "train_steps": 240, "n_pool": 3000, "n_test_images": 300},
         "svhn_gs": {"n_runs": 300, "train_steps": 240, "n_pool": 3000, "n_test_images": 300},
