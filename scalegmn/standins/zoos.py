@@ -127,11 +127,11 @@ def _inr_quality(
 # ------------------------------------------------------------------------------------------
 def dws_recipe(steps: int) -> FitRecipe:
     """MNIST/F-MNIST INRs: the DWS recipe (Adam 5e-4 on every layer, up to ``steps``, stop at
-    40 dB). At this rate the fit stays close to the init, as the real zoo does: 1,000 steps give
-    per-layer stds within 20% of the real MNIST zoo's, and 3,000 match them to 5% (README,
-    "Stand-ins"). Faster recipes (1e-2, 3e-2 on the first layer, cosine decay) reach 39 dB in
-    500 steps but move the weights 2-7 times further from the init than the real zoo's, and on
-    such zoos every metanetwork stayed at chance."""
+    40 dB). At this rate the fit stays close to the init, as the real zoo's does: after 1,000
+    steps the per-layer weight stds are within about 20% of the real MNIST zoo's, after 3,000
+    within 7% (``benchmarks/fit_recipes.py``). Faster recipes (1e-2, 3e-2 on the first layer,
+    cosine decay) reach 39 dB in 500 steps but move the weights 2-7 times further from the init
+    than the real zoo's, and on such zoos every metanetwork stayed at chance."""
     return FitRecipe(steps=steps, lr=5e-4, target_psnr=40.0)
 
 

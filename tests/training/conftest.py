@@ -3,10 +3,14 @@ stages or the model library (they have their own tests)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
 from scalegmn.batch import WeightBatch
+from scalegmn.cache import StoreContent, write_store
 from scalegmn.network import Network, NetworkSpec, dws_siren_spec
 
 
@@ -90,3 +94,23 @@ def model_for():
         return FlatModel(spec, splits["train"].n_classes if task == "classification" else 1)
 
     return build
+
+
+def write_job_stores(root: Path, sizes: dict[str, int], seed: int = 0) -> dict[str, Path]:
+    """Cached train/val/test stores of random DWS SIRENs with a 2-class label and random
+    images, for whole train jobs (``run_job``)."""
+    gen = torch.Generator().manual_seed(seed)
+    spec = dws_siren_spec()
+    out = {}
+    for split, n in sizes.items():
+        ws = tuple(torch.randn(n, *spec.weight_shape(i), generator=gen) * 0.3 for i in range(spec.n_layers))
+        bs = tuple(torch.randn(n, *spec.bias_shape(i), generator=gen) * 0.1 for i in range(spec.n_layers))
+        net = Network(spec, ws, bs)
+        y = (net.biases[-1][:, 0] > 0).numpy().astype(np.int64)
+        imgs = (torch.rand(n, 28, 28, generator=gen) * 255).numpy().astype(np.uint8)
+        out[split] = write_store(
+            root / f"{split}.zarr",
+            StoreContent([net], y, np.array(["sine"] * n), np.array([f"net{i}" for i in range(n)]), np.arange(n), imgs),
+            {"view": "test", "split": split, "n_classes": 2},
+        )
+    return out

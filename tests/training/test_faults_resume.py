@@ -8,16 +8,15 @@ import logging
 import os
 import pathlib
 
-import numpy as np
 import pytest
 import torch
 
-from scalegmn.cache import StoreContent, write_store
 from scalegmn.cli import main
 from scalegmn.errors import DataError
-from scalegmn.network import Network, dws_siren_spec
 from scalegmn.presets import OptimConfig
 from scalegmn.train import JobOutputs, SimulatedKill, fit, load_checkpoint, run_job
+
+from .conftest import write_job_stores
 
 LOOP = OptimConfig(batch_size=8, lr=1e-2, weight_decay=1e-3, epochs=3, warmup_steps=5)
 
@@ -90,28 +89,9 @@ def test_a_retry_after_a_corrupt_resume_file_does_not_meet_it_again(tmp_path, sp
 # --- a whole job: the .resume folder ------------------------------------------------------------
 
 
-def _nets(n: int, gen: torch.Generator) -> Network:
-    spec = dws_siren_spec()
-    ws = tuple(torch.randn(n, *spec.weight_shape(i), generator=gen) * 0.3 for i in range(spec.n_layers))
-    bs = tuple(torch.randn(n, *spec.bias_shape(i), generator=gen) * 0.1 for i in range(spec.n_layers))
-    return Network(spec, ws, bs)
-
-
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
-    root = tmp_path_factory.mktemp("stores")
-    gen = torch.Generator().manual_seed(0)
-    out = {}
-    for split, n in (("train", 16), ("val", 8), ("test", 8)):
-        net = _nets(n, gen)
-        y = (net.biases[-1][:, 0] > 0).numpy().astype(np.int64)
-        imgs = (torch.rand(n, 28, 28, generator=gen) * 255).numpy().astype(np.uint8)
-        out[split] = write_store(
-            root / f"{split}.zarr",
-            StoreContent([net], y, np.array(["sine"] * n), np.array([f"net{i}" for i in range(n)]), np.arange(n), imgs),
-            {"view": "test", "split": split, "n_classes": 2},
-        )
-    return out
+    return write_job_stores(tmp_path_factory.mktemp("stores"), {"train": 16, "val": 8, "test": 8})
 
 
 def _run(job_dir, stores, **env):

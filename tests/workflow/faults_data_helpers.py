@@ -3,19 +3,16 @@ the workflow, Snakemake runs without a SLURM probe, and small MNIST-INR folders 
 
 from __future__ import annotations
 
-import atexit
-import functools
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 import yaml
 
 from scalegmn.network import Network, dws_siren_spec, unstack
+from tests.workflow.test_data_dag import snakemake_env
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -32,18 +29,6 @@ def copy_workflow(dest: Path, config: dict) -> Path:
 
 def write_config(work: Path, config: dict) -> None:
     (work / "config.yaml").write_text(yaml.safe_dump({"views": {}, "tables": {}, **config}, sort_keys=False))
-
-
-@functools.cache
-def snakemake_env() -> dict[str, str]:
-    """One thread per job, and a failing stand-in `scontrol` first on PATH (the SLURM executor
-    plugin probes it at import; see tests/workflow/test_data_dag.py)."""
-    shim = Path(tempfile.mkdtemp(prefix="no_slurm_"))
-    atexit.register(shutil.rmtree, shim, True)
-    (shim / "scontrol").write_text("#!/bin/sh\nexit 1\n")
-    (shim / "scontrol").chmod(0o755)
-    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "PATH": f"{shim}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def smk(work: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
