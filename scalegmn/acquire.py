@@ -36,6 +36,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from scalegmn.config import DATASET_ROOTS
 from scalegmn.errors import ConfigError, DataError
 from scalegmn.formats.atomic import atomic_directory, atomic_write
 
@@ -567,8 +568,6 @@ def local_root(name: str, path: str | Path) -> Path:
 
     Raises ConfigError naming the key and the path when the path does not exist.
     """
-    from scalegmn.config import DATASET_ROOTS
-
     path = local_path(path)
     if not path.exists():
         raise ConfigError(f"datasets.{name}.local.path",
@@ -607,8 +606,6 @@ def prepare_raw(params: dict, raw_dir: str | Path, download_dir: str | Path | No
     ``params`` holds ``name``, ``source`` and the source's settings; ``root`` is the dataset's
     root folder name.
     """
-    from scalegmn.config import DATASET_ROOTS
-
     raw_dir = Path(raw_dir)
     name, source = params["name"], params["source"]
     root_name = DATASET_ROOTS[name]
