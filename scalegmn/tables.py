@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import logging
 import math
@@ -26,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from scalegmn.acquire import sha256_of
 from scalegmn.experiments import TASK_METRICS, TableConfig
 from scalegmn.formats.atomic import atomic_write
 from scalegmn.paper import paper_cell
@@ -342,10 +342,6 @@ def _chance_level(table: TableConfig, metrics: Mapping[Job, Mapping[str, Any]]) 
     return 1.0 / classes.pop()
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def provenance(
     table: TableConfig,
     metrics_paths: Mapping[Job, str | Path],
@@ -367,11 +363,11 @@ def provenance(
             "model": model,
             "seed": seed,
             "metrics": rel(m),
-            "metrics_sha256": _sha256(Path(m)),
+            "metrics_sha256": sha256_of(Path(m)),
         }
         h = history_paths.get((view, model, seed))
         if h is not None and Path(h).exists():
-            entry.update(history=rel(h), history_sha256=_sha256(Path(h)))
+            entry.update(history=rel(h), history_sha256=sha256_of(Path(h)))
         cells.append(entry)
     return {
         "format": PROVENANCE_FORMAT,
@@ -476,7 +472,7 @@ def verify_table(table_dir: str | Path) -> list[str]:
             if mtime > built:
                 problems.append(f"{where}: {_shown(path)} is newer than the table "
                                 f"({_when(mtime)} > {_when(built)})")
-            elif _sha256(path) != cell[f"{kind}_sha256"]:
+            elif sha256_of(path) != cell[f"{kind}_sha256"]:
                 problems.append(f"{where}: {_shown(path)} has changed since the table was built")
     return problems
 
