@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from scalegmn import cache
-from scalegmn.cache import build_cache, build_view_stores, load_split
-from scalegmn.formats import cnn_zoo, mnist_inr
-from scalegmn.ingest import ingest_dataset
-from scalegmn.network import Network, cnn_zoo_spec, dws_siren_spec, unstack
-from scalegmn.splits import make_splits_file
+from scalegmn.data import cache
+from scalegmn.data.cache import build_cache, build_view_stores, load_split
+from scalegmn.data.formats import cnn_zoo, mnist_inr
+from scalegmn.data.ingest import ingest_dataset
+from scalegmn.data.splits import make_splits_file
+from scalegmn.weightspace.network import Network, cnn_zoo_spec, dws_siren_spec, unstack
 
 
 def emit(**record) -> None:

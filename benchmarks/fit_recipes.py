@@ -16,10 +16,10 @@ import time
 
 import torch
 
-from scalegmn.network import dws_siren_spec
-from scalegmn.standins import images as img
-from scalegmn.standins.siren_fit import FitRecipe, init_dws, psnr
-from scalegmn.standins.zoos import REAL_INR_STATS, _fit_inr_zoo, dws_recipe
+from scalegmn.data.standins import images as img
+from scalegmn.data.standins.siren_fit import FitRecipe, init_dws, psnr
+from scalegmn.data.standins.zoos import REAL_INR_STATS, _fit_inr_zoo, dws_recipe
+from scalegmn.weightspace.network import dws_siren_spec
 
 RECIPES = {
     "dws_1000": dws_recipe(1000),  # shipped

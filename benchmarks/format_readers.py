@@ -1,4 +1,4 @@
-"""Throughput of the weight-zoo format readers and writers (scalegmn.formats).
+"""Throughput of the weight-zoo format readers and writers (scalegmn.data.formats).
 
 Builds synthetic zoos in a temporary directory with the package's own writers, then prints one
 JSON line per measurement:
@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from scalegmn.formats import cnn_zoo, mnist_inr
-from scalegmn.network import Network, dws_siren_spec, unstack
+from scalegmn.data.formats import cnn_zoo, mnist_inr
+from scalegmn.weightspace.network import Network, dws_siren_spec, unstack
 
 MB = 1e6
 

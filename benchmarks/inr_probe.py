@@ -25,9 +25,9 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from view_cli import run_per_view  # benchmarks/ is on sys.path when run as a script
 
-from scalegmn.cache import load_split
-from scalegmn.functional import render
-from scalegmn.network import Network
+from scalegmn.data.cache import load_split
+from scalegmn.weightspace.functional import render
+from scalegmn.weightspace.network import Network
 
 VIEWS = ["mnist", "fmnist", "cifar10"]
 

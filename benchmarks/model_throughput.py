@@ -61,11 +61,11 @@ def child(preset_name: str, batch_size: int, mode: str, steps: int, micro_batch:
           override: dict) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
-    from scalegmn.batch import WeightBatch
-    from scalegmn.models import as_flat_graph, build_model
-    from scalegmn.presets import get_preset, preset_outputs, preset_spec
-    from scalegmn.testing import random_network
-    from scalegmn.train import optimizer_step
+    from scalegmn.models.metanetworks import as_flat_graph, build_model
+    from scalegmn.models.presets import get_preset, preset_outputs, preset_spec
+    from scalegmn.train.loop import optimizer_step
+    from scalegmn.weightspace.batch import WeightBatch
+    from scalegmn.weightspace.testing import random_network
 
     preset = get_preset(preset_name)
     spec = preset_spec(preset_name)

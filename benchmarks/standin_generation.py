@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from scalegmn.standins.zoos import SIZES, STANDINS, build_standin, default_root_name
+from scalegmn.data.standins.zoos import SIZES, STANDINS, build_standin, default_root_name
 
 
 def main(argv: list[str] | None = None) -> int:

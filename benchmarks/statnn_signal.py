@@ -27,10 +27,10 @@ import torch
 from scipy.stats import kendalltau
 from view_cli import run_per_view  # benchmarks/ is on sys.path when run as a script
 
-from scalegmn.baselines import QUANTILES, layer_statistics
-from scalegmn.batch import WeightBatch
-from scalegmn.cache import load_split
-from scalegmn.network import Network
+from scalegmn.data.cache import load_split
+from scalegmn.models.baselines import QUANTILES, layer_statistics
+from scalegmn.weightspace.batch import WeightBatch
+from scalegmn.weightspace.network import Network
 
 VIEWS = ["cifar10_gs_relu", "svhn_gs_relu", "cifar10_gs_tanh", "svhn_gs_tanh", "cifar10_gs_both"]
 

@@ -1,13 +1,13 @@
 # Functions only: DATA config validation and the paths and params of the data stages.
-# The DATA section of config.yaml is validated here, at parse time (scalegmn.config): a typo
+# The DATA section of config.yaml is validated here, at parse time (scalegmn.data.config): a typo
 # stops the run before any job starts, naming the key.
 import functools
 import hashlib
 import json
 import os
 
-from scalegmn.acquire import folder_listing, local_path, local_root
-from scalegmn.config import DataConfig
+from scalegmn.data.acquire import folder_listing, local_path, local_root
+from scalegmn.data.config import DataConfig
 from scalegmn.errors import ConfigError
 
 try:
@@ -30,7 +30,7 @@ def local_folder_listing(root):
 
 
 # (A local path that is gone, moved or unmounted, stops the run at parse time, naming the
-# user's path and its key: rules/startup.smk, scalegmn.config.check_local_paths.)
+# user's path and its key: rules/startup.smk, scalegmn.data.config.check_local_paths.)
 DATA_SPLITS = ("train", "val", "test")
 
 

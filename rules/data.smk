@@ -6,7 +6,7 @@
 #   results/data/{dataset}/weights.h5       every network, ingested once (+ quarantine.tsv)
 #   results/data/{dataset}/splits.json      row indices of train/val/test (+ aug copies)
 #   results/data/{dataset}/canonical.h5     canonicalized table (+ canonical.json summary)
-#   results/cache/{view}/{split}.zarr       what training reads (scalegmn.cache.load_split);
+#   results/cache/{view}/{split}.zarr       what training reads (scalegmn.data.cache.load_split);
 #                                           one job per view writes its three splits
 
 
@@ -54,7 +54,7 @@ rule extract_dataset:
 
 rule build_standin:
     input:
-        code=package_code("standins"),
+        code=package_code("data/standins"),
     output:
         directory(f"results/data/{{dataset,{STANDIN_DATASETS}}}/raw"),
     log:

@@ -1,10 +1,10 @@
 # Functions only: experiment targets, train inputs/params/resources, table inputs.
-# The EXPERIMENTS section of config.yaml is validated here, at parse time (scalegmn.experiments).
+# The EXPERIMENTS section of config.yaml is validated here, at parse time (scalegmn.train.experiments).
 import json
 import os
 
 from scalegmn.errors import ConfigError
-from scalegmn.experiments import ExperimentsConfig, table_params
+from scalegmn.train.experiments import ExperimentsConfig, table_params
 
 try:
     EXPERIMENTS = ExperimentsConfig.from_mapping(config)
@@ -16,10 +16,7 @@ TRAIN_DIR = "results/train/{task}/{view}/{model}/seed{seed}"
 # Model and training code: declared as inputs of the train rule, so editing it makes training
 # jobs out of date (Snakemake does not track modules imported by scripts). Checksums of these
 # small files are recorded, so a mere `touch` or checkout without changes reruns nothing.
-TRAIN_CODE_FILES = (
-    "batch.py", "baselines.py", "cache.py", "editing.py", "functional.py", "graph.py",
-    "metrics.py", "models.py", "network.py", "presets.py", "pyg.py", "train.py",
-)
+TRAIN_CODE_FOLDERS = ("weightspace", "nn", "models", "train")
 
 
 def get_final_output():
@@ -27,7 +24,7 @@ def get_final_output():
 
 
 def get_train_code():
-    return package_code("", TRAIN_CODE_FILES) + package_code("nn")
+    return package_code("data", ["cache.py"]) + [f for folder in TRAIN_CODE_FOLDERS for f in package_code(folder)]
 
 
 def get_train_inputs(wildcards):

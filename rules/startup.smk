@@ -1,5 +1,5 @@
 # Start-up: what runs when the Snakefile is parsed, before the other rule files.
-# - config.yaml's top level and the local dataset paths are validated (scalegmn.config);
+# - config.yaml's top level and the local dataset paths are validated (scalegmn.data.config);
 # - a lock left by a killed Snakemake run is released, so the plain command recovers by itself.
 #   Snakemake's lock files (.snakemake/locks/) hold no process id: a run records its own in
 #   onstart (below), and a later run removes the lock only when every run that recorded one
@@ -12,7 +12,7 @@ import sys
 
 import psutil
 
-from scalegmn.config import check_local_paths, check_top_level_keys
+from scalegmn.data.config import check_local_paths, check_top_level_keys
 from scalegmn.errors import ConfigError
 
 try:

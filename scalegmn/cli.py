@@ -16,12 +16,12 @@ from scalegmn import __version__
 from scalegmn.errors import ScaleGMNError
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "standins": ("scalegmn.standins.command", "build the offline stand-in zoos in the real formats"),
-    "read": ("scalegmn.formats.command", "read a network file or zoo and print what it holds"),
-    "inspect": ("scalegmn.inspect", "summarise a cached zarr store; render a network to PNG"),
-    "predict": ("scalegmn.predict", "apply a trained checkpoint to a store or a zoo of networks"),
-    "presets": ("scalegmn.presets", "list the model presets with their parameter counts"),
-    "verify": ("scalegmn.tables", "check that a results table is up to date with its metrics files"),
+    "standins": ("scalegmn.data.standins.command", "build the offline stand-in zoos in the real formats"),
+    "read": ("scalegmn.data.formats.command", "read a network file or zoo and print what it holds"),
+    "inspect": ("scalegmn.report.inspection", "summarise a cached zarr store; render a network to PNG"),
+    "predict": ("scalegmn.train.predict", "apply a trained checkpoint to a store or a zoo of networks"),
+    "presets": ("scalegmn.models.catalogue", "list the model presets with their parameter counts"),
+    "verify": ("scalegmn.report.tables", "check that a results table is up to date with its metrics files"),
 }
 
 

@@ -3,8 +3,8 @@
 import json
 import logging
 
-from scalegmn.experiments import table_from_params
-from scalegmn.tables import write_table
+from scalegmn.report.tables import write_table
+from scalegmn.train.experiments import table_from_params
 
 logging.basicConfig(
     filename=snakemake.log[0],  # noqa: F821 - injected by Snakemake
@@ -17,7 +17,7 @@ table = table_from_params(snakemake.params.table)  # noqa: F821
 jobs = [tuple(j) for j in json.loads(snakemake.params.jobs)]  # noqa: F821
 extra = {}
 if table.task == "editing":
-    from scalegmn.editing import examples_figure
+    from scalegmn.report.editing_figure import examples_figure
 
     extra["editing_examples.png"] = examples_figure(
         table, list(snakemake.input.checkpoints), list(snakemake.input.stores)  # noqa: F821

@@ -4,7 +4,7 @@ import json
 import logging
 from pathlib import Path
 
-from scalegmn.cache import build_view_stores
+from scalegmn.data.cache import build_view_stores
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
                     format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -3,12 +3,12 @@
 import json
 import logging
 
-from scalegmn.acquire import prepare_raw
+from scalegmn.data.standins.zoos import build_standin_raw
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
                     format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 try:
-    prepare_raw(json.loads(snakemake.params.acquire), snakemake.output[0])  # noqa: F821
+    build_standin_raw(json.loads(snakemake.params.acquire), snakemake.output[0])  # noqa: F821
 except Exception as err:  # the one-line reason goes to the job log too
     logging.getLogger("scalegmn").error("%s", err)
     raise

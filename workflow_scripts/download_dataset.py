@@ -9,8 +9,8 @@ import json
 import logging
 import sys
 
-from scalegmn.acquire import download_all
-from scalegmn.config import DataConfig
+from scalegmn.data.acquire import download_all
+from scalegmn.data.config import DataConfig
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
                     format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -3,7 +3,7 @@
 import json
 import logging
 
-from scalegmn.acquire import prepare_raw
+from scalegmn.data.acquire import prepare_raw
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
                     format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from scalegmn.ingest import ingest_dataset
+from scalegmn.data.ingest import ingest_dataset
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
                     format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -2,7 +2,7 @@
 
 import logging
 
-from scalegmn.splits import make_splits_file
+from scalegmn.data.splits import make_splits_file
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
                     format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,7 +1,7 @@
 """The flat graph a ScaleGMN model runs on: all nodes and edges of a batch, concatenated.
 
-Both inputs lead here: a :class:`~scalegmn.batch.WeightBatch` (one layout) and a PyG batch of
-any layouts (:mod:`scalegmn.pyg`). The model code is written once, against the four graph
+Both inputs lead here: a :class:`~scalegmn.weightspace.batch.WeightBatch` (one layout) and a PyG batch of
+any layouts (:mod:`scalegmn.nn.pyg`). The model code is written once, against the four graph
 operations of this class: gather a node tensor to the edges' sources or targets, and sum an edge
 tensor at the targets or sources.
 
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from scalegmn.batch import WeightBatch
-from scalegmn.graph import to_graph_features, topology
-from scalegmn.network import NetworkSpec
+from scalegmn.weightspace.batch import WeightBatch
+from scalegmn.weightspace.graph import to_graph_features, topology
+from scalegmn.weightspace.network import NetworkSpec
 
 INPUT, HIDDEN, OUTPUT = 0, 1, 2
 

@@ -10,7 +10,7 @@ of hidden neurons, sign flips and positive per-neuron scales (``diag(q_l) W_l di
 times ``1/s_l`` is the same element applied to ``W_l / s_l``). So an invariant model stays
 invariant and an equivariant one equivariant; the editing outputs are scaled back by
 :meth:`LayerScale.unscale` into the units of the input. The constants are buffers: a
-checkpoint carries them, and :func:`scalegmn.predict` applies the calibration of training.
+checkpoint carries them, and :func:`scalegmn.train.predict` applies the calibration of training.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from scalegmn.batch import WeightBatch
-from scalegmn.network import Network
+from scalegmn.weightspace.batch import WeightBatch
+from scalegmn.weightspace.network import Network
 
 MODES = ("none", "rms")
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from scalegmn.graph import from_graph_features
 from scalegmn.nn.graph_batch import HIDDEN, FlatGraph
 from scalegmn.nn.invariant import ScaleInv, Tau
 from scalegmn.nn.mlp import MLP
+from scalegmn.weightspace.graph import from_graph_features
 
 
 def _io_states(h: torch.Tensor, nodes: torch.Tensor | None, what: str, expected: int) -> torch.Tensor:

@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
-from scalegmn.network import Network, cnn_zoo_spec, dws_siren_spec, nfn_siren_spec, unstack
+from scalegmn.weightspace.network import (
+    Network,
+    cnn_zoo_spec,
+    dws_siren_spec,
+    nfn_siren_spec,
+    unstack,
+)
 
 
 def random_networks(spec, n: int, seed: int = 0, bias_scale: float = 0.3) -> list[Network]:
@@ -25,7 +31,7 @@ def make_networks():
 @pytest.fixture
 def mnist_root(tmp_path):
     """12 training + 6 testing MNIST INRs with their MNIST/raw digits."""
-    from scalegmn.formats import mnist_images, mnist_inr
+    from scalegmn.data.formats import mnist_images, mnist_inr
 
     root = tmp_path / "raw" / "mnist-inrs"
     nets = random_networks(dws_siren_spec(), 18, seed=1)
@@ -43,7 +49,7 @@ def mnist_root(tmp_path):
 @pytest.fixture
 def cifar_root(tmp_path):
     """24 base CIFAR INRs (idx 0..23) and 2 aug copies of the train part."""
-    from scalegmn.formats import cifar_inr
+    from scalegmn.data.formats import cifar_inr
 
     root = tmp_path / "raw" / "siren_cifar_wts"
     for i, net in enumerate(random_networks(nfn_siren_spec(), 24, seed=2)):
@@ -57,13 +63,13 @@ def cifar_root(tmp_path):
 @pytest.fixture
 def zoo_root(tmp_path):
     """A Small CNN Zoo of 12 runs x 9 checkpoints, relu and tanh, with an NFN split CSV."""
-    from scalegmn.formats import cnn_zoo
+    from scalegmn.data.formats import cnn_zoo
 
     root = tmp_path / "raw" / "cifar10"
     runs, steps = 12, [0, 1, 2, 3, 20, 40, 60, 80, 86]
     spec = cnn_zoo_spec("relu")
     nets = random_networks(spec, runs * len(steps), seed=3)
-    from scalegmn.network import stack
+    from scalegmn.weightspace.network import stack
 
     rows = cnn_zoo.network_to_rows(stack(nets))
     metrics = pd.DataFrame({
@@ -81,7 +87,7 @@ def zoo_root(tmp_path):
 @pytest.fixture
 def fmnist_root(tmp_path):
     """10 train + 4 test FMNIST INRs; splits.json takes val = train models 1 and 6."""
-    from scalegmn.formats import fmnist_inr
+    from scalegmn.data.formats import fmnist_inr
 
     root = tmp_path / "raw" / "fmnist_inrs"
     nets = random_networks(dws_siren_spec(), 14, seed=4)

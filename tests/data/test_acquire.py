@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scalegmn import acquire
+from scalegmn.data import acquire
 from scalegmn.errors import DataError
 
 HTML = b"<!DOCTYPE html><html><body>Sign in to continue</body></html>"

@@ -7,13 +7,19 @@ import pytest
 import torch
 import zarr
 
-from scalegmn.augment import function_difference, symmetry_copies, symmetry_copies_mixed
-from scalegmn.cache import StoreContent, build_cache, load_split, write_store
+from scalegmn.data.augment import function_difference, symmetry_copies, symmetry_copies_mixed
+from scalegmn.data.cache import StoreContent, build_cache, load_split, write_store
+from scalegmn.data.ingest import ingest_dataset
+from scalegmn.data.splits import make_splits, write_splits
+from scalegmn.data.weight_table import read_table
 from scalegmn.errors import DataError
-from scalegmn.ingest import ingest_dataset
-from scalegmn.network import Network, cnn_zoo_spec, dws_siren_spec, nfn_siren_spec, stack
-from scalegmn.splits import make_splits, write_splits
-from scalegmn.weight_table import read_table
+from scalegmn.weightspace.network import (
+    Network,
+    cnn_zoo_spec,
+    dws_siren_spec,
+    nfn_siren_spec,
+    stack,
+)
 
 
 def ingest(root, out, quarantine, **kw):

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from scalegmn.canonicalize import (
+from scalegmn.data.canonicalize import (
     canonicalize,
     canonicalize_table,
     hidden_bias_max,
     render_difference,
 )
+from scalegmn.data.weight_table import WeightTable
 from scalegmn.errors import DataError
-from scalegmn.functional import render
-from scalegmn.network import Network, cnn_zoo_spec, dws_siren_spec, nfn_siren_spec
-from scalegmn.symmetry import scale_hidden
-from scalegmn.weight_table import WeightTable
+from scalegmn.weightspace.functional import render
+from scalegmn.weightspace.network import Network, cnn_zoo_spec, dws_siren_spec, nfn_siren_spec
+from scalegmn.weightspace.symmetry import scale_hidden
 
 
 def random_siren(spec, batch=4, bias_scale=1.0, seed=0) -> Network:
@@ -162,8 +162,8 @@ def test_phase_on_relu_cnn_is_refused():
 def test_canonicalize_file_streams_blocks_like_the_in_memory_path(tmp_path):
     import json
 
-    from scalegmn.canonicalize import canonicalize_file
-    from scalegmn.weight_table import read_table, write_table
+    from scalegmn.data.canonicalize import canonicalize_file
+    from scalegmn.data.weight_table import read_table, write_table
 
     table = _table(random_siren(nfn_siren_spec(), batch=13, seed=7))
     write_table(tmp_path / "w.h5", table)

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from scalegmn.cache import StoreContent, write_store
 from scalegmn.cli import main
-from scalegmn.config import DataConfig
+from scalegmn.data.cache import StoreContent, write_store
+from scalegmn.data.config import DataConfig
 from scalegmn.errors import ConfigError
-from scalegmn.network import cnn_zoo_spec, dws_siren_spec
+from scalegmn.weightspace.network import cnn_zoo_spec, dws_siren_spec
 
 GOOD = {
     "datasets": {
@@ -79,7 +79,7 @@ def _store(tmp_path, spec, y, acts):
 
     g = torch.Generator().manual_seed(0)
     n = len(y)
-    from scalegmn.network import Network
+    from scalegmn.weightspace.network import Network
 
     net = Network(spec, tuple(torch.randn(n, *spec.weight_shape(i), generator=g) * 0.1 for i in range(spec.n_layers)),
                   tuple(torch.randn(n, *spec.bias_shape(i), generator=g) * 0.01 for i in range(spec.n_layers)))

@@ -1,4 +1,4 @@
-"""Download faults in scalegmn.acquire (issue 11, items 6, 7 and 9), against the local fault
+"""Download faults in scalegmn.data.acquire (issue 11, items 6, 7 and 9), against the local fault
 server of tests/data/test_acquire.py."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from scalegmn import acquire
+from scalegmn.data import acquire
 from scalegmn.errors import DataError
 from tests.data.test_acquire import Server, make_tar_xz, make_zip
 

@@ -1,4 +1,4 @@
-"""`source: local` faults in scalegmn.acquire / scalegmn.ingest (issue 11, items 1, 2 and 13)."""
+"""`source: local` faults in scalegmn.data.acquire / scalegmn.data.ingest (issue 11, items 1, 2 and 13)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import zipfile
 
 import pytest
 
-from scalegmn import acquire
+from scalegmn.data import acquire
+from scalegmn.data.ingest import ingest_dataset
 from scalegmn.errors import ConfigError, DataError
-from scalegmn.ingest import ingest_dataset
 
 
 def local(path) -> dict:

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from scalegmn.data.ingest import ingest_dataset
+from scalegmn.data.splits import make_splits
+from scalegmn.data.weight_table import read_table
 from scalegmn.errors import DataError
-from scalegmn.ingest import ingest_dataset
-from scalegmn.splits import make_splits
-from scalegmn.weight_table import read_table
 
 
 def ingest(root, out, quarantine, **kw):
@@ -21,7 +21,7 @@ def ingest(root, out, quarantine, **kw):
 
 
 def test_mnist_ingest_round_trip_and_images(mnist_root, tmp_path):
-    from scalegmn.formats import mnist_inr
+    from scalegmn.data.formats import mnist_inr
 
     out = tmp_path / "weights.h5"
     ingest_dataset(mnist_root, out, tmp_path / "q.tsv", dataset="mnist_inr", fmt="mnist_inr")
@@ -41,7 +41,7 @@ def test_mnist_ingest_round_trip_and_images(mnist_root, tmp_path):
 
 
 def test_fmnist_ingest_follows_official_splits_json(fmnist_root, tmp_path):
-    from scalegmn.formats import fmnist_inr
+    from scalegmn.data.formats import fmnist_inr
 
     table = ingest(fmnist_root, tmp_path / "w.h5", tmp_path / "q.tsv", dataset="fmnist_inr", fmt="fmnist_inr")
     assert table.size == 14 and table.spec.layout == (2, 32, 32, 1)
@@ -107,7 +107,7 @@ def test_cifar_splits_by_idx_and_aug(cifar_root, tmp_path):
 
 
 def test_zoo_keeps_final_step_and_nfn_order(zoo_root, tmp_path):
-    from scalegmn.formats import cnn_zoo
+    from scalegmn.data.formats import cnn_zoo
 
     table = ingest(zoo_root, tmp_path / "w.h5", tmp_path / "q.tsv", dataset="cifar10_gs", fmt="cnn_zoo")
     assert table.size == 12
@@ -132,7 +132,7 @@ def test_zoo_keeps_final_step_and_nfn_order(zoo_root, tmp_path):
 
 
 def test_zoo_nan_rows_quarantined(zoo_root, tmp_path):
-    from scalegmn.formats import cnn_zoo
+    from scalegmn.data.formats import cnn_zoo
 
     w = np.load(zoo_root / "weights.npy")
     final_row = int(np.flatnonzero(cnn_zoo.read_metrics(zoo_root)["step"].to_numpy() == 86)[2])
@@ -147,7 +147,7 @@ def test_zoo_nan_rows_quarantined(zoo_root, tmp_path):
 
 
 def test_blockwise_ingest_equals_one_block(mnist_root, zoo_root, tmp_path, monkeypatch):
-    import scalegmn.ingest as ingest_module
+    import scalegmn.data.ingest as ingest_module
 
     for root, fmt in ((mnist_root, "mnist_inr"), (zoo_root, "cnn_zoo")):
         whole = ingest(root, tmp_path / f"{fmt}_a.h5", tmp_path / "q.tsv", dataset=fmt, fmt=fmt)
@@ -162,8 +162,8 @@ def test_blockwise_ingest_equals_one_block(mnist_root, zoo_root, tmp_path, monke
 
 
 def test_corrupt_table_or_split_file_is_a_one_line_error(mnist_root, tmp_path):
-    from scalegmn.splits import make_splits_file, read_splits
-    from scalegmn.weight_table import table_spec
+    from scalegmn.data.splits import make_splits_file, read_splits
+    from scalegmn.data.weight_table import table_spec
 
     out = tmp_path / "w.h5"
     ingest_dataset(mnist_root, out, tmp_path / "q.tsv", dataset="mnist_inr", fmt="mnist_inr")

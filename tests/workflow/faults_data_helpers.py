@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from scalegmn.network import Network, dws_siren_spec, unstack
+from scalegmn.weightspace.network import Network, dws_siren_spec, unstack
 from tests.workflow.test_data_dag import snakemake_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,7 +48,7 @@ def nothing_to_do(work: Path, target: str) -> bool:
 def write_mnist_folder(root: Path, n: int, seed: int = 0, corrupt: tuple[int, ...] = ()) -> list[Path]:
     """``n`` MNIST INRs in the DWS layout under ``root`` (the ``mnist-inrs`` folder); the files
     numbered in ``corrupt`` hold garbage instead. Returns every file, in write order."""
-    from scalegmn.formats import mnist_inr
+    from scalegmn.data.formats import mnist_inr
 
     spec = dws_siren_spec()
     g = torch.Generator().manual_seed(seed)

@@ -107,7 +107,7 @@ def test_dry_run_lists_every_data_stage(built, tmp_path):
 
 
 def test_build_creates_loadable_stores_offline(built):
-    from scalegmn.cache import load_split
+    from scalegmn.data.cache import load_split
 
     work, _ = built
     cfg = yaml.safe_load(TINY.read_text())

@@ -18,7 +18,7 @@ import pytest
 import torch
 import yaml
 
-from scalegmn.network import Network, dws_siren_spec, unstack
+from scalegmn.weightspace.network import Network, dws_siren_spec, unstack
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 def mnist_zip(tmp: Path) -> bytes:
     """A DWS-style zip: mnist-inrs/ with 14 INRs, a __MACOSX decoy, inside a folder zip."""
-    from scalegmn.formats import mnist_inr
+    from scalegmn.data.formats import mnist_inr
 
     root = tmp / "src" / "mnist-inrs"
     spec = dws_siren_spec()
@@ -87,7 +87,7 @@ def run(work: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_download_extract_ingest_cache(server, tmp_path):
-    from scalegmn.cache import load_split
+    from scalegmn.data.cache import load_split
 
     url, site = server
     sha = hashlib.sha256((site / "mnist-inrs.zip").read_bytes()).hexdigest()

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scalegmn.config import check_local_paths, check_top_level_keys
+from scalegmn.data.config import check_local_paths, check_top_level_keys
 from scalegmn.errors import ConfigError
-from scalegmn.experiments import ExperimentsConfig
+from scalegmn.train.experiments import ExperimentsConfig
 
 from .test_rerun import REPO, copy_workflow, snakemake
 

@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from scalegmn.weight_table import read_table
+from scalegmn.data.weight_table import read_table
 from tests.workflow.faults_data_helpers import (
     copy_workflow,
     nothing_to_do,

@@ -13,8 +13,8 @@ import time
 import pytest
 
 from scalegmn.cli import main
-from scalegmn.experiments import TableConfig
-from scalegmn.tables import verify_table, write_table
+from scalegmn.report.tables import verify_table, write_table
+from scalegmn.train.experiments import TableConfig
 
 from .test_tables import TABLE, _fake_jobs
 

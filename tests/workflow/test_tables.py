@@ -9,8 +9,8 @@ import statistics
 
 import pytest
 
-from scalegmn.experiments import TableConfig
-from scalegmn.tables import _selected_point, curve_bands, curves, write_table
+from scalegmn.report.tables import _selected_point, curve_bands, curves, write_table
+from scalegmn.train.experiments import TableConfig
 
 TABLE = {
     "title": "INR classification",
@@ -84,7 +84,7 @@ def test_rewrite_replaces_old_table(tmp_path):
 
 
 def test_table_params_keep_layout_order_and_ignore_key_order():
-    from scalegmn.experiments import table_from_params, table_params
+    from scalegmn.train.experiments import table_from_params, table_params
 
     shuffled = {k: TABLE[k] for k in reversed(list(TABLE))}
     assert table_params("table1", TABLE) == table_params("table1", shuffled)

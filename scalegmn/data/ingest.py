@@ -1,0 +1,245 @@
+"""Read a dataset's network files ONCE into one HDF5 weight table (scalegmn.data.weight_table).
+
+Per format (readers in scalegmn.data.formats):
+
+- ``mnist_inr``: ``mnist_png_*/**/*.pth``; columns ``split`` (training/testing), ``image_id``;
+  the original digits (``MNIST/raw`` idx files, when present) go to ``extras/images`` aligned
+  with the rows, for INR editing.
+- ``fmnist_inr``: ``train|test/model_<i>.pth``; columns ``split``, ``image_id``, ``relpath``;
+  the archive's ``splits.json`` goes to the attribute ``official_splits``.
+- ``cifar_inr``: base ``randinit_smaller_<c>s`` and every ``randinit_smaller_aug<k>_<c>s`` copy;
+  columns ``idx`` and ``aug`` (-1 for the base networks).
+- ``cnn_zoo``: ``weights.npy`` memory-mapped and read in blocks; ONLY the final checkpoints
+  (``step == 86``) are kept, as the splits use nothing else; columns ``zoo_row`` (row in
+  weights.npy), ``activation``; target = ``test_accuracy``; the NFN split CSV goes to
+  ``extras/split_perm``.
+
+Bad items (corrupt file, wrong shape, NaN): with ``on_bad_file="error"`` the first raises a
+one-line DataError naming the file; with ``"skip"`` each is listed in the quarantine TSV
+(``path<TAB>reason``) and the rest is ingested.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from scalegmn.data.formats import cifar_inr, cnn_zoo, fmnist_inr, mnist_inr
+from scalegmn.data.formats.atomic import atomic_write
+from scalegmn.data.formats.mnist_images import read_mnist_images
+from scalegmn.data.weight_table import TableWriter
+from scalegmn.errors import DataError
+from scalegmn.weightspace.network import Network, cnn_zoo_spec, stack
+
+logger = logging.getLogger(__name__)
+
+ZOO_FINAL_STEP = 86
+_BLOCK = 4096
+
+
+class Quarantine:
+    """Collects bad items under the ``skip`` policy; raises at once under ``error``."""
+
+    def __init__(self, policy: str):
+        if policy not in ("error", "skip"):
+            raise ValueError(f"on_bad_file {policy!r}: use 'error' or 'skip'")
+        self.policy = policy
+        self.items: list[tuple[str, str]] = []
+
+    def bad(self, err: DataError) -> None:
+        if self.policy == "error":
+            raise err
+        logger.warning("quarantined %s", err)
+        self.items.append((err.path, err.problem))
+
+    def write(self, path: str | Path) -> None:
+        lines = ["path\treason"] + [f"{p}\t{' '.join(r.split())}" for p, r in self.items]
+        with atomic_write(path) as tmp:
+            tmp.write_text("\n".join(lines) + "\n")
+
+
+def _read_block(files: list[Path], reader: Callable[[Path], Network], quarantine: Quarantine) -> list[Network]:
+    nets = []
+    for path in files:
+        try:
+            net = reader(path)
+            where = net.non_finite()
+            if where is not None:
+                raise DataError(path, f"{where} holds NaN or Inf")
+            nets.append(net)
+        except DataError as err:
+            quarantine.bad(err)
+    return nets
+
+
+def _ingest_files(
+    files: list[Path], reader: Callable[[Path], Network], columns: Callable[[Network], dict],
+    quarantine: Quarantine, out: Path, root: Path,
+) -> tuple[TableWriter, dict[str, list]]:
+    """Read files in blocks, appending each block to the table; returns the (open) writer and
+    every column's values (small: used for splits and images)."""
+    if not files:
+        raise DataError(root, "no network files found; is this the dataset root?")
+    writer, seen, t0 = None, {}, time.monotonic()
+    try:
+        for lo in range(0, len(files), _BLOCK):
+            nets = _read_block(files[lo : lo + _BLOCK], reader, quarantine)
+            if nets:
+                batch = stack(nets)
+                if writer is None:
+                    writer = TableWriter(out, batch.spec)
+                cols = {
+                    "label": np.array([-1 if x.label is None else x.label for x in nets], dtype=np.int64),
+                    "target": np.full(len(nets), np.nan, dtype=np.float32),
+                    "source": np.array([x.source for x in nets]),
+                    "activation": np.array([batch.spec.hidden_activation] * len(nets)),
+                }
+                for x in nets:
+                    for k, v in columns(x).items():
+                        seen.setdefault(k, []).append(v)
+                cols.update({k: np.asarray(v[-len(nets):]) for k, v in seen.items()})
+                writer.append(batch.weights, batch.biases, cols)
+            done = min(lo + _BLOCK, len(files))
+            logger.info("read %d/%d files (%.0f files/s, %d bad)", done, len(files),
+                        done / max(time.monotonic() - t0, 1e-9), len(quarantine.items))
+    except BaseException:
+        if writer is not None:
+            writer.__exit__(*sys.exc_info())
+        raise
+    if writer is None:
+        raise DataError(root, "no readable network files (all were bad)")
+    return writer, seen
+
+
+def _images_for(root: Path, dataset: str, splits: list[str], ids: list[int]) -> np.ndarray | None:
+    cache: dict[str, np.ndarray] = {}
+    try:
+        for s in set(splits):
+            cache[s] = read_mnist_images(root, s, dataset)
+        return np.stack([cache[s][i] for s, i in zip(splits, ids, strict=True)]).astype(np.uint8)
+    except (DataError, FileNotFoundError, IndexError, ValueError) as err:
+        logger.warning("no source images for editing (%s)", " ".join(str(err).split()))
+        return None
+
+
+def ingest_mnist(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableWriter, dict, dict]:
+    writer, seen = _ingest_files(
+        mnist_inr.list_files(root), mnist_inr.read_network,
+        lambda x: {"split": x.meta["split"], "image_id": int(x.meta["image_id"])}, quarantine, out, root)
+    extras = {}
+    images = _images_for(root, "MNIST", seen["split"], seen["image_id"])
+    if images is not None:
+        extras["images"] = images
+    return writer, extras, {}
+
+
+def ingest_fmnist(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableWriter, dict, dict]:
+    writer, seen = _ingest_files(
+        fmnist_inr.list_files(root), fmnist_inr.read_network,
+        lambda x: {"split": x.meta["split"], "image_id": int(x.meta["index"]),
+                   "relpath": f"{x.meta['split']}/model_{int(x.meta['index'])}.pth"}, quarantine, out, root)
+    attrs, extras = {}, {}
+    if (root / "splits.json").exists():
+        attrs["official_splits"] = fmnist_inr.read_splits(root)
+    splits = ["training" if s == "train" else "testing" for s in seen["split"]]
+    images = _images_for(root, "FashionMNIST", splits, seen["image_id"])
+    if images is not None:
+        extras["images"] = images
+    return writer, extras, attrs
+
+
+def ingest_cifar(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableWriter, dict, dict]:
+    files = list(cifar_inr.list_files(root))
+    copies = cifar_inr.list_aug_copies(root)
+    logger.info("%d base files and %d aug copies", len(files), len(copies))
+    for k in copies:
+        files += cifar_inr.list_files(root, aug=k)
+    writer, _ = _ingest_files(
+        files, cifar_inr.read_network,
+        lambda x: {"idx": int(x.meta["idx"]), "aug": -1 if x.meta["aug"] is None else int(x.meta["aug"])},
+        quarantine, out, root)
+    return writer, {}, {"aug_copies": copies}
+
+
+def ingest_zoo(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableWriter, dict, dict]:
+    layout = cnn_zoo.read_layout(root)
+    metrics = cnn_zoo.read_metrics(root)
+    weights = cnn_zoo.open_weights(root, layout=layout, metrics=metrics)
+    keep = np.flatnonzero(metrics["step"].to_numpy() == ZOO_FINAL_STEP)
+    if keep.size == 0:
+        raise DataError(root / cnn_zoo.METRICS_FILE, f"no rows with step == {ZOO_FINAL_STEP}")
+    acts = metrics["config.activation"].astype(str).str.lower().to_numpy()
+    acc = metrics["test_accuracy"].to_numpy(dtype=np.float64)
+    split_csvs = sorted(root.glob("*_split.csv"))
+    if not split_csvs:
+        raise DataError(root, "no <name>_split.csv (the NFN split CSV) in the zoo root; add it "
+                              "(download.urls) or use source: standin")
+    perm = cnn_zoo.read_split_csv(split_csvs[0])
+    t0 = time.monotonic()
+    writer = TableWriter(out, cnn_zoo_spec("relu"))
+    try:
+        for lo in range(0, keep.size, _BLOCK):
+            rows = keep[lo : lo + _BLOCK]
+            net = cnn_zoo.rows_to_network(weights[rows], layout, "relu")  # mmap: reads this block only
+            finite = torch.stack([torch.isfinite(t.flatten(1)).all(1) for t in (*net.weights, *net.biases)]).all(0)
+            ok = finite.numpy() & np.isfinite(acc[rows]) & np.isin(acts[rows], ("relu", "tanh"))
+            for r in rows[~ok]:
+                reason = ("weights hold NaN or Inf" if not np.isfinite(weights[r]).all()
+                          else f"bad test_accuracy {acc[r]!r} or activation {acts[r]!r}")
+                quarantine.bad(DataError(f"{root / cnn_zoo.WEIGHTS_FILE}#{r}", reason))
+            sel, good = torch.from_numpy(ok), rows[ok]
+            writer.append([t[sel] for t in net.weights], [t[sel] for t in net.biases], {
+                "label": np.full(good.size, -1, dtype=np.int64),
+                "target": acc[good].astype(np.float32),
+                "source": np.array([f"{root / cnn_zoo.WEIGHTS_FILE}#{r}" for r in good]),
+                "activation": acts[good],
+                "zoo_row": good.astype(np.int64),
+            })
+            done = min(lo + _BLOCK, keep.size)
+            logger.info("read %d/%d final checkpoints (%.0f networks/s)", done, keep.size,
+                        done / max(time.monotonic() - t0, 1e-9))
+    except BaseException:
+        writer.__exit__(*sys.exc_info())
+        raise
+    attrs = {"zoo_rows_total": int(weights.shape[0]), "zoo_step": ZOO_FINAL_STEP, "split_csv": split_csvs[0].name}
+    return writer, {"split_perm": perm.astype(np.int64)}, attrs
+
+
+INGESTERS = {"mnist_inr": ingest_mnist, "fmnist_inr": ingest_fmnist,
+             "cifar_inr": ingest_cifar, "cnn_zoo": ingest_zoo}
+
+
+def ingest_dataset(
+    root: str | Path, out: str | Path, quarantine_path: str | Path, *,
+    dataset: str, fmt: str, on_bad_file: str = "error",
+) -> dict:
+    """Ingest the dataset root ``root`` (format ``fmt``) into the HDF5 table ``out``.
+
+    Networks are read and written in blocks of 4096, so a real zoo never sits in memory at once.
+    Always writes ``quarantine_path`` (header only when nothing was skipped). Returns a summary.
+    """
+    root, out = Path(root), Path(out)
+    if not root.exists():
+        if root.is_symlink():  # source: local, and the user's folder has gone since it was linked
+            raise DataError(os.readlink(root), f"the local dataset folder is gone (moved or deleted?); "
+                                               f"fix datasets.{dataset}.local.path or put it back, then rerun")
+        raise DataError(root, f"dataset root not found; delete {root.parent} and rerun, so that the "
+                              "acquire stage rebuilds it")
+    quarantine = Quarantine(on_bad_file)
+    t0 = time.monotonic()
+    writer, extras, attrs = INGESTERS[fmt](root, quarantine, out)
+    with writer:
+        attrs.update(dataset=dataset, format=fmt, on_bad_file=on_bad_file, quarantined=len(quarantine.items))
+        writer.finish(extras, attrs)
+    quarantine.write(quarantine_path)
+    summary = {"dataset": dataset, "n_networks": writer.n, "quarantined": len(quarantine.items),
+               "seconds": round(time.monotonic() - t0, 2), "spec": writer.spec.to_dict()}
+    logger.info("ingested %d networks of %s in %.1f s -> %s", writer.n, dataset, summary["seconds"], out)
+    return summary

@@ -1,0 +1,146 @@
+"""Train/val/test splits as row indices into a dataset's weight table, with the official semantics.
+
+- MNIST-INRs: paths sorted, ``training`` folders -> train, ``testing`` -> test; val = a seeded
+  random 5000/60000 fraction of train (the original is unseeded; we fix the seed).
+- FMNIST-INRs: the archive's ``splits.json`` (last two path components), else as MNIST.
+- CIFAR10-INRs: by global idx, cut points 45000/50000 of 60000 (scaled to the dataset size
+  for stand-ins); ``aug[k]`` = the rows of aug copy k whose idx is in train.
+- Small CNN Zoo: final checkpoints in the order of the NFN split CSV (its stray first ``0``
+  kept, as published), test = second half, first half shuffled with ``random.Random(0)`` and
+  cut 80/20 into train/val. Activation filtering happens per view, in the cache stage.
+
+The result is JSON: ``{"train": [...], "val": [...], "test": [...], "aug": {"k": [...]},
+"method": str, "counts": {...}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from pathlib import Path
+
+import numpy as np
+
+from scalegmn.data.formats.atomic import atomic_write
+from scalegmn.data.weight_table import WeightTable, read_table
+from scalegmn.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+MNIST_VAL_FRACTION = 5000 / 60000
+CIFAR_CUTS = (45000 / 60000, 50000 / 60000)
+
+
+def _rows(a) -> list[int]:
+    return [int(x) for x in a]
+
+
+def mnist_splits(table: WeightTable, seed: int) -> dict:
+    order = np.argsort(table.columns["source"], kind="stable")
+    split = table.columns["split"]
+    train = order[np.isin(split[order], ("training", "train"))]
+    test = order[np.isin(split[order], ("testing", "test"))]
+    n_val = int(round(len(train) * MNIST_VAL_FRACTION))
+    n_val = min(max(n_val, 1), len(train) - 1) if len(train) > 1 else 0
+    rng = np.random.default_rng(seed)
+    val = np.sort(rng.choice(train, size=n_val, replace=False)) if n_val else np.array([], int)
+    train = np.setdiff1d(train, val)
+    return {"train": _rows(train), "val": _rows(val), "test": _rows(test),
+            "method": f"sorted paths; seeded ({seed}) val = {MNIST_VAL_FRACTION:.4f} of training"}
+
+
+def fmnist_splits(table: WeightTable, seed: int) -> dict:
+    official = table.attrs.get("official_splits")
+    if not official:
+        logger.warning("no splits.json in the FMNIST root: using the MNIST procedure")
+        return mnist_splits(table, seed)
+    where = {p: i for i, p in enumerate(table.columns["relpath"])}
+    out, missing = {}, 0
+    for name in ("train", "val", "test"):
+        rows = [where[p] for p in official.get(name, []) if p in where]
+        missing += len(official.get(name, [])) - len(rows)
+        out[name] = sorted(rows)
+    if missing:
+        logger.warning("%d entries of splits.json have no ingested network (quarantined?)", missing)
+    out["method"] = "official splits.json"
+    return out
+
+
+def cifar_splits(table: WeightTable) -> dict:
+    idx, aug = table.columns["idx"], table.columns["aug"]
+    base = np.flatnonzero(aug == -1)
+    n = int(idx[base].max()) + 1 if base.size else 0
+    if n >= 60000:
+        cut1, cut2 = 45000, 50000
+    else:
+        cut1, cut2 = int(round(n * CIFAR_CUTS[0])), int(round(n * CIFAR_CUTS[1]))
+    base = base[np.argsort(idx[base], kind="stable")]
+    out = {
+        "train": _rows(base[idx[base] < cut1]),
+        "val": _rows(base[(idx[base] >= cut1) & (idx[base] < cut2)]),
+        "test": _rows(base[idx[base] >= cut2]),
+        "aug": {},
+        "method": f"by idx: train < {cut1} <= val < {cut2} <= test",
+    }
+    for k in sorted(set(aug[aug >= 0].tolist())):
+        rows = np.flatnonzero((aug == k) & (idx < cut1))
+        out["aug"][str(k)] = _rows(rows[np.argsort(idx[rows], kind="stable")])
+    return out
+
+
+def zoo_splits(table: WeightTable) -> dict:
+    perm = table.extras["split_perm"]
+    where = {int(r): i for i, r in enumerate(table.columns["zoo_row"])}
+    # Reorder by the split CSV, keep final checkpoints (the rows of the table), duplicates kept.
+    order = [where[int(r)] for r in perm if int(r) in where]
+    half = len(order) // 2
+    first, test = list(order[:half]), order[half:]
+    random.Random(0).shuffle(first)
+    n_train = int(len(first) * 0.8)
+    return {"train": first[:n_train], "val": first[n_train:], "test": list(test),
+            "method": "NFN split CSV order; test = second half; Random(0) 80/20 train/val"}
+
+
+def make_splits(table: WeightTable, *, seed: int = 0) -> dict:
+    """Splits of a weight table (format taken from ``table.attrs['format']``)."""
+    fmt = table.attrs["format"]
+    if fmt == "mnist_inr":
+        out = mnist_splits(table, seed)
+    elif fmt == "fmnist_inr":
+        out = fmnist_splits(table, seed)
+    elif fmt == "cifar_inr":
+        out = cifar_splits(table)
+    elif fmt == "cnn_zoo":
+        out = zoo_splits(table)
+    else:
+        raise ValueError(f"unknown format {fmt!r}")
+    out.setdefault("aug", {})
+    out["counts"] = {k: len(out[k]) for k in ("train", "val", "test")}
+    out["counts"]["aug"] = {k: len(v) for k, v in out["aug"].items()}
+    out["dataset"] = table.attrs.get("dataset")
+    logger.info("splits of %s: %s (%s)", out["dataset"], out["counts"], out["method"])
+    return out
+
+
+def write_splits(path: str | Path, splits: dict) -> None:
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(splits, sort_keys=True))
+
+
+def read_splits(path: str | Path) -> dict:
+    """The split JSON written by :func:`write_splits` (DataError naming an unreadable file)."""
+    try:
+        splits = json.loads(Path(path).read_text())
+        if not all(isinstance(splits.get(k), list) for k in ("train", "val", "test")):
+            raise ValueError("no train/val/test lists")
+    except (OSError, ValueError, AttributeError) as err:
+        raise DataError(path, f"not a readable split file ({err}); delete it and rerun the splits stage") from None
+    return splits
+
+
+def make_splits_file(table_path: str | Path, out: str | Path, *, seed: int = 0) -> dict:
+    """The splits stage: read the ingested table's columns (not its weights), write its split JSON."""
+    splits = make_splits(read_table(table_path, arrays=False), seed=seed)
+    write_splits(out, splits)
+    return splits

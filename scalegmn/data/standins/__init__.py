@@ -1,0 +1,10 @@
+"""Offline stand-ins for the five datasets, written in their exact real formats.
+
+- :mod:`scalegmn.data.standins.zoos`: ``build_standin(name, root, size=, seed=)``, the public entry.
+- :mod:`scalegmn.data.standins.images`: the digits and glyphs the networks are fitted/trained on.
+- :mod:`scalegmn.data.standins.siren_fit`: batched SIREN init recipes and fitting.
+- :mod:`scalegmn.data.standins.cnn_train`: batched training of Small CNN Zoo runs.
+- :mod:`scalegmn.data.standins.command`: the ``scalegmn standins`` subcommand.
+
+Importing this package imports nothing heavy; the submodules import torch.
+"""

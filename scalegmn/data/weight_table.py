@@ -1,0 +1,228 @@
+"""One HDF5 file per dataset holding every network of one architecture: the ingested table.
+
+Layout of ``weights.h5`` (and ``canonical.h5``, same layout):
+
+- ``/weights/<l>``: ``(N, out, in[, kh, kw])`` float32, PyTorch order, chunked by 64 networks;
+- ``/biases/<l>``: ``(N, out)`` float32;
+- ``/columns/<name>``: one value per network: ``label`` (int64, -1 when none), ``target``
+  (float32, NaN when none), ``source`` (file path or ``weights.npy#row``), ``activation``
+  (hidden activation, per network: the Small CNN Zoo mixes relu and tanh), and the split
+  hints of the format (``split``, ``image_id``, ``idx``, ``aug``, ``relpath``, ``zoo_row``);
+- ``/extras/<name>``: dataset-level arrays (the NFN split permutation, source images);
+- attributes: ``spec`` (architecture JSON; for a zoo that mixes activations it is the ReLU
+  spec and ``columns/activation`` says which networks are tanh), ``dataset``, ``format``, and
+  anything else a stage records (``canonicalize``...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import h5py
+import numpy as np
+import torch
+
+from scalegmn.errors import DataError
+from scalegmn.weightspace.network import Network, NetworkSpec
+
+# torch (via scalegmn.weightspace.network) is imported where tensors are made: the splits stage reads
+# columns only and need not pay for it.
+if TYPE_CHECKING:
+    import torch
+
+    from scalegmn.weightspace.network import Network, NetworkSpec
+
+_STR = h5py.string_dtype()
+
+
+@dataclass
+class WeightTable:
+    """N networks of one layout, as numpy arrays.
+
+    Attributes:
+        spec: the architecture (hidden activation of the first network when they differ);
+            None when read with ``arrays=False``.
+        weights, biases: per layer, ``(N, ...)`` float32 (empty with ``arrays=False``).
+        columns: per-network arrays (``label``, ``target``, ``source``, ``activation`` + hints).
+        extras: dataset-level arrays.
+        attrs: JSON-serialisable provenance.
+    """
+
+    spec: NetworkSpec | None
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+    columns: dict[str, np.ndarray]
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return int(self.biases[0].shape[0] if self.biases else self.columns["source"].shape[0])
+
+    def network(self, rows: np.ndarray | None = None, dtype: torch.dtype | None = None) -> Network:
+        """The networks (all, or ``rows``) as one batched :class:`Network` (torch tensors, float32
+        unless ``dtype``)."""
+
+        dtype = dtype or torch.float32
+        pick = (lambda a: a) if rows is None else (lambda a: a[rows])
+        return Network(
+            self.spec,
+            tuple(torch.as_tensor(np.ascontiguousarray(pick(w))).to(dtype) for w in self.weights),
+            tuple(torch.as_tensor(np.ascontiguousarray(pick(b))).to(dtype) for b in self.biases),
+        )
+
+    def with_network(self, net: Network) -> WeightTable:
+        """A copy holding the weights and biases of ``net`` (same rows, same columns)."""
+
+        return replace(
+            self,
+            weights=[w.detach().cpu().to(torch.float32).numpy() for w in net.weights],
+            biases=[b.detach().cpu().to(torch.float32).numpy() for b in net.biases],
+        )
+
+    def select(self, rows: np.ndarray) -> WeightTable:
+        return replace(
+            self,
+            weights=[w[rows] for w in self.weights],
+            biases=[b[rows] for b in self.biases],
+            columns={k: v[rows] for k, v in self.columns.items()},
+        )
+
+
+def _write_array(group: h5py.Group, name: str, data: np.ndarray) -> None:
+    if data.dtype.kind in ("U", "O", "T"):
+        group.create_dataset(name, data=np.asarray(data, dtype=object), dtype=_STR)
+        return
+    chunks = None
+    if data.ndim >= 1 and data.shape[0] > 0:
+        chunks = (min(64, data.shape[0]), *data.shape[1:])
+    group.create_dataset(name, data=data, chunks=chunks)
+
+
+class TableWriter:
+    """Write a weight table block by block (resizable datasets), then rename it into place.
+
+    Usage::
+
+        with TableWriter(path, spec) as w:
+            w.append(weights, biases, columns)   # any number of blocks
+            w.finish(extras, attrs)
+    """
+
+    def __init__(self, path: str | Path, spec: NetworkSpec):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.spec = spec
+        self.n = 0
+        self.file = h5py.File(self.tmp, "w")
+        self.file.attrs["spec"] = spec.key()
+        for name, shapes in (("weights", [spec.weight_shape(i) for i in range(spec.n_layers)]),
+                             ("biases", [spec.bias_shape(i) for i in range(spec.n_layers)])):
+            g = self.file.create_group(name)
+            for i, shape in enumerate(shapes):
+                g.create_dataset(str(i), shape=(0, *shape), maxshape=(None, *shape), dtype="float32",
+                                 chunks=(64, *shape))
+        self.file.create_group("columns")
+        self.file.create_group("extras")
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.file.id.valid:
+            self.file.close()
+        if exc_type is not None or self.tmp.exists():
+            self.tmp.unlink(missing_ok=True)
+
+    def append(self, weights, biases, columns: dict[str, np.ndarray]) -> None:
+        """Append a block of networks (numpy or torch, ``(n, ...)``) and their column values."""
+        n = int(np.asarray(biases[0]).shape[0])
+        lo, hi = self.n, self.n + n
+        for name, arrays in (("weights", weights), ("biases", biases)):
+            for i, a in enumerate(arrays):
+                a = a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)  # torch or numpy
+                ds = self.file[name][str(i)]
+                ds.resize(hi, axis=0)
+                ds[lo:hi] = a.astype(np.float32, copy=False)
+        cols = self.file["columns"]
+        for k, v in columns.items():
+            v = np.asarray(v)
+            if k not in cols:
+                if v.dtype.kind in ("U", "O", "T"):
+                    cols.create_dataset(k, shape=(0,), maxshape=(None,), dtype=_STR, chunks=(4096,))
+                else:
+                    cols.create_dataset(k, shape=(0, *v.shape[1:]), maxshape=(None, *v.shape[1:]),
+                                        dtype=v.dtype, chunks=(4096, *v.shape[1:]))
+            ds = cols[k]
+            ds.resize(hi, axis=0)
+            ds[lo:hi] = v.astype(object) if v.dtype.kind in ("U", "T") else v
+        self.n = hi
+
+    def finish(self, extras: dict[str, np.ndarray] | None = None, attrs: dict[str, Any] | None = None) -> Path:
+        for k, v in (extras or {}).items():
+            _write_array(self.file["extras"], k, np.asarray(v))
+        self.file.attrs["n_networks"] = self.n
+        for k, v in (attrs or {}).items():
+            self.file.attrs[k] = json.dumps(v, sort_keys=True)
+        self.file.close()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+
+def write_table(path: str | Path, table: WeightTable) -> Path:
+    """Write ``table`` to ``path`` atomically (temporary name in the same folder, then rename)."""
+    with TableWriter(path, table.spec) as w:
+        w.append(table.weights, table.biases, table.columns)
+        return w.finish(table.extras, table.attrs)
+
+
+def _read_array(ds: h5py.Dataset) -> np.ndarray:
+    if h5py.check_string_dtype(ds.dtype) is not None:
+        return ds.asstr()[()].astype(str) if ds.shape else np.asarray(ds.asstr()[()])
+    return ds[()]
+
+
+def _unreadable(path: Path, err: Exception) -> DataError:
+    reason = " ".join(str(err).split()) or type(err).__name__
+    return DataError(path, f"not a readable weight table ({reason}); delete it and rerun the stage that wrote it")
+
+
+def read_table(path: str | Path, *, arrays: bool = True) -> WeightTable:
+    """Read a whole table into memory. DataError naming the file if it is not one.
+
+    With ``arrays=False`` only columns, extras and attributes are read (no spec, no weights,
+    no torch import): what the splits stage needs.
+    """
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            spec, weights, biases = None, [], []
+            if arrays:
+                spec = _spec(f)
+                weights = [f["weights"][str(i)][()] for i in range(spec.n_layers)]
+                biases = [f["biases"][str(i)][()] for i in range(spec.n_layers)]
+            columns = {k: _read_array(v) for k, v in f["columns"].items()}
+            extras = {k: _read_array(v) for k, v in f["extras"].items()}
+            attrs = {k: json.loads(v) for k, v in f.attrs.items() if k not in ("spec", "n_networks")}
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        raise _unreadable(path, err) from None
+    return WeightTable(spec, weights, biases, columns, extras, attrs)
+
+
+def _spec(f: h5py.File) -> NetworkSpec:
+    return NetworkSpec.from_dict(json.loads(f.attrs["spec"]))
+
+
+def table_spec(path: str | Path) -> NetworkSpec:
+    """The architecture of a table without reading its arrays (DataError naming an unreadable file)."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            return _spec(f)
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        raise _unreadable(path, err) from None

@@ -1,0 +1,1 @@
+"""Checks of the package's own shape, run by the test suite (``python -m scalegmn.devtools.imports``)."""

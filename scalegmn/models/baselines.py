@@ -1,0 +1,96 @@
+"""Baselines that ignore the graph structure (scalegmn-spec §6 tables).
+
+- ``MLPBaseline``: an MLP on all parameters flattened (``Network.flat()``). Neither permutation
+  nor scale invariant. For editing it outputs a flat ΔW/Δb, reshaped per layer.
+- ``StatNN`` (Unterthiner et al. 2020): per layer, statistics of the weights and of the biases
+  (mean, variance and the 0, 25, 50, 75, 100 % quantiles) -> an MLP. Permutation invariant,
+  not scale invariant; invariant tasks only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from scalegmn.errors import ConfigError
+from scalegmn.nn.input_scale import LayerScale
+from scalegmn.weightspace.batch import WeightBatch
+from scalegmn.weightspace.network import NetworkSpec
+
+QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def _deep_mlp(d_in: int, d_out: int, d_hid: int, n_layers: int, dropout: float) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    d = d_in
+    for _ in range(max(n_layers - 1, 0)):
+        layers += [nn.Linear(d, d_hid), nn.SiLU()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        d = d_hid
+    layers.append(nn.Linear(d, d_out))
+    return nn.Sequential(*layers)
+
+
+def _weights_of(batch) -> WeightBatch:
+    if not isinstance(batch, WeightBatch):
+        raise ValueError("the MLP and StatNN baselines take a WeightBatch (one architecture per batch)")
+    return batch
+
+
+class MLPBaseline(nn.Module):
+    def __init__(self, spec: NetworkSpec, n_outputs: int, *, d_hid: int, n_layers: int,
+                 dropout: float, editing: bool) -> None:
+        super().__init__()
+        self.spec, self.editing = spec, editing
+        d_out = spec.num_params if editing else n_outputs
+        self.mlp = _deep_mlp(spec.num_params, d_out, d_hid, n_layers, dropout)
+        self.input_scale = LayerScale(spec.n_layers)
+
+    def forward(self, batch):
+        net = self.input_scale(_weights_of(batch)).net
+        out = self.mlp(net.flat().to(self.mlp[0].weight.dtype))
+        if not self.editing:
+            return out
+        weights, biases, at = [], [], 0
+        for i in range(self.spec.n_layers):
+            for shape, dest in ((self.spec.weight_shape(i), weights), (self.spec.bias_shape(i), biases)):
+                n = math.prod(shape)
+                dest.append(out[:, at : at + n].reshape(-1, *shape))
+                at += n
+        return self.input_scale.unscale(weights, biases)
+
+
+def layer_statistics(batch: WeightBatch) -> torch.Tensor:
+    """``(B, 14 L)``: mean, variance and 5 quantiles of each layer's weights and biases."""
+    feats = []
+    for w, b in zip(batch.net.weights, batch.net.biases, strict=True):
+        for t in (w, b):
+            flat = t.reshape(t.shape[0], -1)
+            q = torch.quantile(flat, torch.tensor(QUANTILES, dtype=flat.dtype, device=flat.device), dim=1).T
+            var = flat.var(dim=1, unbiased=False, keepdim=True)
+            feats += [flat.mean(dim=1, keepdim=True), var, q]
+    return torch.cat(feats, dim=1)
+
+
+class StatNN(nn.Module):
+    def __init__(self, spec: NetworkSpec, n_outputs: int, *, d_hid: int, n_layers: int,
+                 dropout: float) -> None:
+        super().__init__()
+        self.mlp = _deep_mlp(14 * spec.n_layers, n_outputs, d_hid, n_layers, dropout)
+        self.input_scale = LayerScale(spec.n_layers)
+
+    def forward(self, batch):
+        stats = layer_statistics(self.input_scale(_weights_of(batch)))
+        return self.mlp(stats.to(self.mlp[0].weight.dtype))
+
+
+def build_baseline(config, spec: NetworkSpec, *, task: str, n_outputs: int) -> nn.Module:
+    kw = dict(d_hid=config.d_hid, n_layers=config.baseline_layers, dropout=config.dropout)
+    if config.kind == "mlp":
+        return MLPBaseline(spec, n_outputs, editing=task == "editing", **kw)
+    if task == "editing":
+        raise ConfigError("model.kind", "statnn is invariant and cannot edit networks; use mlp or scalegmn")
+    return StatNN(spec, n_outputs, **kw)

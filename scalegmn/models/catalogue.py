@@ -1,0 +1,40 @@
+"""The presets as models: the network architecture each was written for, its number of outputs,
+and ``scalegmn presets``, which builds every preset and prints its parameter count beside the
+original code's."""
+
+from __future__ import annotations
+
+from scalegmn.models.metanetworks import build_model, count_parameters
+from scalegmn.models.presets import ORIGINAL_PARAMS, PARAM_NOTES, Preset, get_preset, list_presets
+from scalegmn.weightspace.network import NetworkSpec, cnn_zoo_spec, dws_siren_spec, nfn_siren_spec
+
+
+def preset_spec(name: str) -> NetworkSpec:
+    """The architecture of the data a preset was written for."""
+    group, model = name.split("/")
+    if group in ("mnist_cls", "fmnist_cls", "mnist_editing"):
+        return dws_siren_spec()
+    if group == "cifar_inr_cls":
+        return nfn_siren_spec()
+    act = "tanh" if "tanh" in model else "relu"
+    return cnn_zoo_spec(act)
+
+
+def preset_outputs(preset: Preset) -> int:
+    return {"classification": 10, "generalization": 1, "editing": 0}[preset.task]
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("names", nargs="*", help="presets to show (default: all)")
+
+
+def run(args) -> int:
+    names = args.names or list_presets()
+    print(f"{'preset':36s} {'task':15s} {'params':>10s} {'original':>10s}  note")
+    for name in names:
+        p = get_preset(name)
+        model = build_model(p.model, preset_spec(name), task=p.task, n_outputs=preset_outputs(p))
+        ours, orig = count_parameters(model), ORIGINAL_PARAMS[name]
+        note = "same" if ours == orig else PARAM_NOTES.get(name, "differs")
+        print(f"{name:36s} {p.task:15s} {ours:10,d} {orig:10,d}  {note}")
+    return 0

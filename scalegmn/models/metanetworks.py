@@ -1,0 +1,240 @@
+"""ScaleGMN models and the baselines, built from a :class:`~scalegmn.models.presets.ModelConfig`.
+
+``build_model(config, spec, task=..., n_outputs=...)`` returns a ``torch.nn.Module``:
+
+- invariant tasks (classification, generalization): ``model(batch) -> (B, n_outputs)``;
+- editing: ``model(batch) -> (delta_weights, delta_biases)`` shaped like ``batch.net``.
+
+``batch`` is a :class:`~scalegmn.weightspace.batch.WeightBatch` (one layout; the fast path) or a PyG batch
+from :mod:`scalegmn.nn.pyg` (any layouts and activations). Both become a
+:class:`~scalegmn.nn.graph_batch.FlatGraph`, so there is one implementation of every block.
+
+Model (scalegmn-spec §2.4-§2.8)::
+
+    h⁰ = PE_v(b · a_v),  e⁰ = PE_e(A_e w)               (linear, no bias: equivariant)
+    for t in 1..T:  h̃, e, ẽ = Layer_t(h, e, ẽ);  h = S_t h + h̃ (skip?);  h = Dropout(h)
+    y = Readout(h)          or, for editing,   (ΔW, Δb) = EditingHead(h, e)
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from scalegmn.errors import ConfigError
+from scalegmn.models.baselines import build_baseline
+from scalegmn.models.presets import ModelConfig
+from scalegmn.nn.graph_batch import INPUT, OUTPUT, FlatGraph, from_weight_batch
+from scalegmn.nn.input_scale import LayerScale
+from scalegmn.nn.layers import GMNLayer, LayerOptions, ScaleGMNLayer
+from scalegmn.nn.lean import lean_active, lean_scope, plain_activation_mb
+from scalegmn.nn.positional import PositionalEncoding
+from scalegmn.nn.pyg import flat_graph_from_pyg
+from scalegmn.nn.readout import (
+    BidirLastLayerReadout,
+    DeepSetReadout,
+    EditingHead,
+    FullGraphReadout,
+    LastLayerReadout,
+)
+from scalegmn.weightspace.batch import WeightBatch
+from scalegmn.weightspace.graph import edge_feature_dim, topology
+from scalegmn.weightspace.network import NetworkSpec
+
+log = logging.getLogger(__name__)
+
+TASKS = ("classification", "generalization", "editing")
+
+
+def as_flat_graph(batch, input_value: float) -> FlatGraph:
+    """A :class:`FlatGraph` from a WeightBatch, a PyG batch or a FlatGraph."""
+    if isinstance(batch, FlatGraph):
+        return batch
+    if isinstance(batch, WeightBatch):
+        return from_weight_batch(batch, input_value)
+
+    return flat_graph_from_pyg(batch, input_value)
+
+
+def resolve_backward_inverse(config: ModelConfig) -> bool:
+    if config.backward_edges == "auto":
+        return config.symmetry in ("scale", "hetero")
+    return config.backward_edges == "inverse"
+
+
+class ScaleGMN(nn.Module):
+    """Forward or bidirectional ScaleGMN, or the permutation-only GMN (``kind="gmn"``)."""
+
+    def __init__(self, config: ModelConfig, spec: NetworkSpec, *, task: str, n_outputs: int) -> None:
+        super().__init__()
+        if task not in TASKS:
+            raise ValueError(f"task {task!r}: use one of {TASKS}")
+        c = config
+        perm = c.kind == "gmn" or c.symmetry == "permutation"
+        symmetry = "permutation" if perm else c.symmetry
+        self.config, self.spec, self.task = c, spec, task
+        self.equivariant = task == "editing"
+        self.bidirectional = c.direction == "bidirectional"
+        self.input_value = c.input_node_value
+        d = c.d_hid
+        topo = topology(spec)
+        mlp_dropout = c.dropout if c.dropout_all else 0.0
+        mlp_kw = dict(d_hid=d, layer_norm=c.layer_norm, dropout=mlp_dropout)
+
+        self.node_proj = nn.Linear(1, d, bias=False)
+        self.edge_proj = nn.Linear(edge_feature_dim(spec), d, bias=False)
+        # Multiplicative PE keeps scale equivariance on hidden nodes; the GMN adds everywhere.
+        self.node_pe = (PositionalEncoding(topo.n_node_types, d, multiplicative=not perm)
+                        if c.node_pe else None)
+        self.edge_pe = (PositionalEncoding(topo.n_edge_types, d, multiplicative=not perm)
+                        if c.edge_pe else None)
+        self.sum_on_io = c.sum_on_io
+
+        opt = LayerOptions(
+            d=d, symmetry=symmetry, tau=c.tau, layer_norm=c.layer_norm, mlp_dropout=mlp_dropout,
+            n_io_mlps=c.num_mlps - 1, mlp_on_io=c.mlp_on_io, pe_msg=c.pe_msg and c.node_pe,
+            pe_upd=c.pe_upd and c.node_pe, bw_inverse=resolve_backward_inverse(c) and not perm,
+            bw_eps=c.backward_eps, bw_update=symmetry == "scale", checkpoint=c.checkpoint,
+            lean=c.lean_autograd,
+        )
+        layer_cls = GMNLayer if perm else ScaleGMNLayer
+        d_e = edge_feature_dim(spec)
+        self.layers = nn.ModuleList()
+        self.skips = nn.ModuleList()
+        for t in range(c.n_layers):
+            last = t == c.n_layers - 1
+            if self.equivariant:
+                d_node_out, d_edge_out = (1, d_e) if last else (d, d)
+            else:
+                d_node_out, d_edge_out = d, (None if last else d)
+            self.layers.append(layer_cls(opt, bidirectional=self.bidirectional,
+                                         d_node_out=d_node_out, d_edge_out=d_edge_out))
+            has_skip = c.gnn_skip and not (self.equivariant and last)
+            self.skips.append(nn.Linear(d, d, bias=False) if has_skip else nn.Identity())
+        self.has_skip = [c.gnn_skip and not (self.equivariant and t == c.n_layers - 1)
+                         for t in range(c.n_layers)]
+        self.dropout = nn.Dropout(c.dropout) if c.dropout > 0 else nn.Identity()
+        self.input_scale = LayerScale(spec.n_layers)
+
+        n_in, n_out = spec.layout[0], spec.layout[-1]
+        if self.equivariant:
+            self.head = EditingHead(spec.n_layers, c.out_scale)
+        elif c.readout == "full_graph":
+            self.head = (DeepSetReadout(d, n_outputs, **mlp_kw) if perm else
+                         FullGraphReadout(n_in, n_out, d, n_outputs, opt.tau_module(d), **mlp_kw))
+        elif self.bidirectional:
+            self.head = BidirLastLayerReadout(n_in, n_out, d, n_outputs, **mlp_kw)
+        else:
+            self.head = LastLayerReadout(n_out, d, n_outputs, **mlp_kw)
+
+    def embed(self, g: FlatGraph):
+        h = self.node_proj(g.node_value.unsqueeze(-1).to(self.node_proj.weight.dtype))
+        if self.config.lean_autograd and not self.config.checkpoint and lean_active():
+            # The projection and the gathered edge PE are (E, d) each; recomputing them
+            # (a rank-d_e product) is cheaper than keeping them for backward.
+            e = checkpoint(self._embed_edges, g.edge_value, g.edge_type, use_reentrant=False)
+        else:
+            e = self._embed_edges(g.edge_value, g.edge_type)
+        pe = None
+        if self.node_pe is not None:
+            io = (g.node_role == INPUT) | (g.node_role == OUTPUT)
+            h = self.node_pe(h, g.node_type, io if self.sum_on_io else None)
+            pe = self.node_pe.lookup(g.node_type)
+        return h, e, pe
+
+    def _embed_edges(self, edge_value: torch.Tensor, edge_type: torch.Tensor) -> torch.Tensor:
+        e = self.edge_proj(edge_value.to(self.edge_proj.weight.dtype))
+        return e if self.edge_pe is None else self.edge_pe(e, edge_type)
+
+    def forward(self, batch):
+        batch = self.input_scale(batch)
+        out = self._forward_scaled(batch)
+        return self.input_scale.unscale(*out) if self.equivariant else out
+
+    def _forward_scaled(self, batch):
+        chunk = self.config.checkpoint_chunk
+        if (isinstance(batch, WeightBatch) and self.config.checkpoint and torch.is_grad_enabled()
+                and batch.size > chunk):
+            # Graphs are independent: with checkpointing, running the batch in chunks bounds the
+            # activations recomputed at once during backward by one chunk's; same result.
+            outs = [self._forward_graph(as_flat_graph(sub, self.input_value))
+                    for sub in _split_batch(batch, chunk)]
+            if self.equivariant:
+                return tuple(tuple(torch.cat(ts) for ts in zip(*(o[i] for o in outs), strict=True))
+                             for i in range(2))
+            return torch.cat(outs)
+        return self._forward_graph(as_flat_graph(batch, self.input_value))
+
+    def use_lean(self, g: FlatGraph) -> bool:
+        """Lean autograd for this batch: on when allowed and plain autograd would keep more
+        than ``config.lean_min_mb`` of per-edge activations (it trades compute for memory)."""
+        c = self.config
+        if not (c.lean_autograd and torch.is_grad_enabled()) or c.checkpoint:
+            return False
+        dtype = self.edge_proj.weight.dtype
+        mb = plain_activation_mb(c.n_layers, int(g.edge_value.shape[0]), c.d_hid, dtype.itemsize)
+        return mb > c.lean_min_mb
+
+    def _forward_graph(self, g: FlatGraph):
+        with lean_scope(self.use_lean(g)):
+            return self._forward_layers(g)
+
+    def _forward_layers(self, g: FlatGraph):
+        h, e, pe = self.embed(g)
+        bw = e if self.bidirectional else None
+        hetero = self.config.symmetry == "hetero"
+        node_odd = g.node_odd() if hetero else None
+        edge_odd = g.edge_odd() if hetero else None
+        for layer, skip, has_skip in zip(self.layers, self.skips, self.has_skip, strict=True):
+            h_new, e, bw = layer(g, h, e, bw, pe, node_odd, edge_odd)
+            h = self.dropout(skip(h) + h_new if has_skip else h_new)
+        if self.equivariant:
+            return self.head(h, e, g)
+        return self.head(h, g)
+
+
+def _split_batch(batch: WeightBatch, size: int) -> list[WeightBatch]:
+    out = []
+    for start in range(0, batch.size, size):
+        sl = slice(start, start + size)
+        net = batch.net.replace(weights=tuple(w[sl] for w in batch.net.weights),
+                                biases=tuple(b[sl] for b in batch.net.biases), meta={})
+        out.append(WeightBatch(
+            net,
+            y=None if batch.y is None else batch.y[sl],
+            sign_mask=None if batch.sign_mask is None else batch.sign_mask[sl],
+            index=None if batch.index is None else batch.index[sl],
+        ))
+    return out
+
+
+def check_symmetry_fits(config: ModelConfig, spec: NetworkSpec) -> None:
+    """Raise ConfigError when the model's symmetry is not the zoo's (sign needs sine/tanh
+    networks, scale needs ReLU; hetero and permutation fit any)."""
+    if config.kind != "scalegmn":
+        return
+    act = spec.hidden_activation
+    if config.symmetry == "sign" and act not in ("sine", "tanh"):
+        raise ConfigError("model.symmetry", f"'sign' needs sine/tanh networks, these use {act}; "
+                                            "use 'scale' for ReLU or 'hetero' for mixed zoos")
+    if config.symmetry == "scale" and act not in ("relu", "identity"):
+        raise ConfigError("model.symmetry", f"'scale' needs ReLU networks, these use {act}; "
+                                            "use 'sign' for sine/tanh or 'hetero' for mixed zoos")
+
+
+def build_model(config: ModelConfig, spec: NetworkSpec, *, task: str, n_outputs: int) -> nn.Module:
+    """The model a config describes, for networks of architecture ``spec``."""
+    check_symmetry_fits(config, spec)
+    if config.kind in ("mlp", "statnn"):
+        return build_baseline(config, spec, task=task, n_outputs=n_outputs)
+    model = ScaleGMN(config, spec, task=task, n_outputs=n_outputs)
+    log.debug("built %s %s model: %d parameters", config.kind, config.direction, count_parameters(model))
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,500 @@
+"""Assemble a results table from the train jobs' metrics.json and history.csv files.
+
+A table directory holds ``<name>.md``, ``<name>.csv`` (long form: model, dataset, metric, mean,
+std, n_seeds, plus the paper's number and whether it is comparable), ``<name>.tex`` and
+``figures/`` (a bar chart of the table and one training-curve plot per column). Cells are mean +-
+sample std (ddof=1) over seeds, in the paper's units (accuracy %, editing MSE 1e-2).
+
+The paper's number is shown beside ours only in columns marked ``real: true`` (trained on the real
+dataset). For stand-in columns it goes to separate columns headed "paper (real data)", because the
+numbers are not comparable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from scalegmn.data.acquire import sha256_of
+from scalegmn.data.formats.atomic import atomic_write
+from scalegmn.report.paper import paper_cell
+from scalegmn.train.experiments import TASK_METRICS, TableConfig
+
+log = logging.getLogger(__name__)
+
+Job = tuple[str, str, int]  # (view, model, seed)
+
+#: The record of what a table was built from, inside the table folder (``scalegmn verify``).
+PROVENANCE = "provenance.json"
+PROVENANCE_FORMAT = "scalegmn-table-provenance/1"
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    return mean, std
+
+
+def summarise(table: TableConfig, metrics: Mapping[Job, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Long-form rows, one per (model, dataset), in the table's row/column order."""
+    tm = TASK_METRICS[table.task]
+    rows = []
+    for r in table.rows:
+        for c in table.columns:
+            values = [float(metrics[(c.view, r.key, s)]["value"]) * tm.scale for s in table.seeds]
+            mean, std = _mean_std(values)
+            paper = paper_cell(table.task, r.paper_row, c.view)
+            ref = metrics[(c.view, r.key, table.seeds[0])].get("reference")
+            rows.append(
+                {
+                    "model": r.label,
+                    "dataset": c.label,
+                    "metric": f"{tm.label} ({tm.unit})" if tm.unit else tm.label,
+                    "mean": mean,
+                    "std": std,
+                    "n_seeds": len(values),
+                    "values": values,
+                    "real_data": c.real,
+                    "paper_row": r.paper_row or "",
+                    "paper_mean": paper[0] if paper else None,
+                    "paper_std": paper[1] if paper else None,
+                    "reference": ref and {"label": ref["label"], "value": float(ref["value"]) * tm.scale},
+                }
+            )
+    return rows
+
+
+def reference_values(table: TableConfig, rows: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
+    """(column label, reference label, value) for columns whose jobs report a reference (the
+    unedited INRs of the editing task), in the table's units."""
+    out = []
+    for c in table.columns:
+        cell = next((r for r in rows if r["dataset"] == c.label and r.get("reference")), None)
+        if cell:
+            out.append((c.label, cell["reference"]["label"], cell["reference"]["value"]))
+    return out
+
+
+def _digits(task: str) -> int:
+    return 4 if task == "generalization" else 2
+
+
+def _fmt(mean: float | None, std: float | None, digits: int) -> str:
+    if mean is None:
+        return "-"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _cell(rows: list[dict[str, Any]], model: str, dataset: str) -> dict[str, Any]:
+    return next(r for r in rows if r["model"] == model and r["dataset"] == dataset)
+
+
+def to_markdown(table: TableConfig, rows: list[dict[str, Any]]) -> str:
+    tm, d = TASK_METRICS[table.task], _digits(table.task)
+    stand_in = [c for c in table.columns if not c.real]
+    head = ["Model"] + [c.label + (" (stand-in)" if not c.real else "") for c in table.columns]
+    head += [f"paper: {c.label} †" for c in stand_in]
+    lines = [
+        f"# {table.title}",
+        "",
+        f"Metric: {tm.label}{' in ' + tm.unit if tm.unit else ''}, "
+        f"{'higher' if tm.higher_is_better else 'lower'} is better. "
+        f"Mean ± std over {len(table.seeds)} seeds ({', '.join(map(str, table.seeds))}); "
+        "the test metric at the evaluation with the best validation metric.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for r in table.rows:
+        cells = [r.label]
+        for c in table.columns:
+            x = _cell(rows, r.label, c.label)
+            s = _fmt(x["mean"], x["std"], d)
+            if c.real and x["paper_mean"] is not None:
+                s += f" (paper {_fmt(x['paper_mean'], x['paper_std'], d)})"
+            cells.append(s)
+        for c in stand_in:
+            x = _cell(rows, r.label, c.label)
+            cells.append(_fmt(x["paper_mean"], x["paper_std"], d))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    references = reference_values(table, rows)
+    if references:
+        label = references[0][1]
+        cells = ", ".join(f"{col}: {v:.{d}f}" for col, _, v in references)
+        lines += [f"Reference on the same test sets, {label}: {cells}.", ""]
+    if stand_in:
+        lines.append(
+            "† The paper's number on the real dataset (paper rows listed below). Columns "
+            "marked (stand-in) were trained on the offline stand-in zoos: they show that the pipeline "
+            "runs and how the models rank, and are NOT comparable with the paper's numbers."
+        )
+    mapping = ", ".join(f"{r.label} → {r.paper_row}" for r in table.rows if r.paper_row)
+    if mapping:
+        lines.append(f"Paper rows: {mapping}.")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def to_latex(table: TableConfig, rows: list[dict[str, Any]]) -> str:
+    d = _digits(table.task)
+    cols = "l" + "c" * len(table.columns)
+    out = [
+        "% " + table.title,
+        f"\\begin{{tabular}}{{{cols}}}",
+        "\\toprule",
+        "Model & " + " & ".join(c.label.replace("_", "\\_") for c in table.columns) + " \\\\",
+        "\\midrule",
+    ]
+    for r in table.rows:
+        cells = []
+        for c in table.columns:
+            x = _cell(rows, r.label, c.label)
+            cells.append(f"${x['mean']:.{d}f} \\pm {x['std']:.{d}f}$")
+        out.append(r.label + " & " + " & ".join(cells) + " \\\\")
+    out += ["\\bottomrule", "\\end{tabular}", ""]
+    return "\n".join(out)
+
+
+def to_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    fields = ["model", "dataset", "metric", "mean", "std", "n_seeds", "real_data", "paper_row", "paper_mean", "paper_std", "values"]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "values": json.dumps(r["values"])})
+
+
+def bar_chart(table: TableConfig, rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tm = TASK_METRICS[table.task]
+    n_rows, n_cols = len(table.rows), len(table.columns)
+    width = 0.8 / n_rows
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * n_cols, 3.6))
+    for i, r in enumerate(table.rows):
+        xs = [j + (i - (n_rows - 1) / 2) * width for j in range(n_cols)]
+        cells = [_cell(rows, r.label, c.label) for c in table.columns]
+        ax.bar(xs, [x["mean"] for x in cells], width, yerr=[x["std"] for x in cells], label=r.label, capsize=2)
+    for k, (col, label, value) in enumerate(reference_values(table, rows)):
+        j = [c.label for c in table.columns].index(col)
+        ax.hlines(value, j - 0.45, j + 0.45, colors="k", linestyles="dashed",
+                  label=label if k == 0 else None)
+    ax.set_xticks(range(n_cols), [c.label for c in table.columns])
+    ax.set_ylabel(f"{tm.label} ({tm.unit})" if tm.unit else tm.label)
+    ax.set_title(table.title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _number(v: Any) -> float:
+    """A history cell as a float; empty or unparsable cells (csv of rows with other keys) are NaN."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _read_history(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def curve_bands(
+    histories: list[list[Mapping[str, Any]]], column: str, scale: float = 1.0
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """(steps, mean, lo, hi) of ``column`` across seeds, one history (list of rows) per seed.
+
+    Only the steps present in every seed's history are kept (seeds of one model normally share
+    their evaluation grid; early stopping or a changed grid can leave them unequal). ``lo`` and
+    ``hi`` are the min and max across seeds. A step where any seed's value is missing or NaN is
+    NaN in all three (a gap in the plot). Values are multiplied by ``scale`` (the table's units).
+    """
+    per_seed = []
+    for rows in histories:
+        # the last row wins if a step repeats
+        per_seed.append({_number(r["step"]): _number(r.get(column)) * scale for r in rows})
+    if not per_seed:
+        return [], [], [], []
+    steps = sorted(s for s in set.intersection(*(set(s) for s in per_seed)) if not math.isnan(s))
+    mean, lo, hi = [], [], []
+    for step in steps:
+        vals = [s[step] for s in per_seed]
+        if any(math.isnan(v) for v in vals):  # min/max of a list holding NaN depend on its order
+            vals = [math.nan]
+        mean.append(sum(vals) / len(vals))
+        lo.append(min(vals))
+        hi.append(max(vals))
+    return steps, mean, lo, hi
+
+
+def _selected_point(rows: list[Mapping[str, Any]], column: str, scale: float = 1.0) -> tuple[float, float] | None:
+    """(step, value of ``column``) at the selected evaluation: the last row marked selected (the
+    training loop marks every new best validation value, so the last mark is the final pick)."""
+    marked = [r for r in rows if str(r.get("selected", "")).strip().lower() in ("true", "1")]
+    if not marked:
+        return None
+    r = marked[-1]
+    return _number(r["step"]), _number(r.get(column)) * scale
+
+
+def curves(
+    table: TableConfig, histories: Mapping[Job, Path], figdir: Path, chance: float | None = None
+) -> list[Path]:
+    """One figure per column (``curves_<view>.png`` at 200 dpi and ``.svg``): validation and test
+    metric against step, in the table's units. Per model, the mean over seeds as a line and the
+    min-max over seeds as a band; on the test panel a marker per seed at its selected evaluation
+    (best validation value). ``chance`` (in the metric's own units, e.g. ``1 / n_classes`` for
+    accuracy) draws a dashed chance line. Columns without any history get no figure. Returns the
+    paths written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    tm = TASK_METRICS[table.task]
+    quantity = tm.label.removeprefix("test ")
+    ylabel = f"{quantity} ({tm.unit})" if tm.unit else quantity
+    better = "higher" if tm.higher_is_better else "lower"
+    figdir = Path(figdir)
+    paths = []
+    for c in table.columns:
+        loaded = []  # (row, [history per seed])
+        for r in table.rows:
+            hists = []
+            for s in table.seeds:
+                path = histories.get((c.view, r.key, s))
+                if path is not None and Path(path).exists():
+                    hists.append(_read_history(Path(path)))
+            if hists:
+                loaded.append((r, hists))
+        if not loaded:  # no history for this column: no empty figure
+            continue
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharex=True, sharey=True, layout="constrained")
+        handles, labels = [], []
+        for k, (r, hists) in enumerate(loaded):
+            color = f"C{k}"
+            for ax, split in zip(axes, ("val", "test"), strict=True):
+                steps, mean, lo, hi = curve_bands(hists, f"{split}_{tm.name}", tm.scale)
+                ax.fill_between(steps, lo, hi, color=color, alpha=0.2, linewidth=0)
+                ax.plot(steps, mean, color=color, linewidth=1.4)
+            for rows in hists:
+                point = _selected_point(rows, f"test_{tm.name}", tm.scale)
+                if point is not None:
+                    axes[1].plot(*point, marker="o", markersize=5, color=color,
+                                 markeredgecolor="k", markeredgewidth=0.6, linestyle="none", zorder=3)
+            n = len(hists)
+            handles.append((Patch(color=color, alpha=0.2, linewidth=0), Line2D([], [], color=color)))
+            labels.append(r.label if n == len(table.seeds) else f"{r.label} ({n} of {len(table.seeds)} seeds)")
+        handles.append(Line2D([], [], marker="o", color="0.5", markeredgecolor="k",
+                              markeredgewidth=0.6, linestyle="none"))
+        labels.append("selected evaluation (per seed)")
+        if chance is not None:
+            for ax in axes:
+                ax.axhline(chance * tm.scale, color="0.4", linestyle="--", linewidth=1)
+            handles.append(Line2D([], [], color="0.4", linestyle="--"))
+            labels.append(f"chance ({chance * tm.scale:.3g}{' ' + tm.unit if tm.unit else ''})")
+        axes[0].set_title(f"validation ({better} is better)", fontsize=9)
+        axes[1].set_title("test", fontsize=9)
+        for ax in axes:
+            ax.set_xlabel("optimizer step")
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel(ylabel)
+        axes[1].tick_params(labelleft=True)
+        note = "" if c.real else " (stand-in data, not comparable with the paper)"
+        fig.suptitle(f"{table.title}: {c.label}{note}", fontsize=10)
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), fontsize=8,
+                   frameon=False, title=f"line: mean over {len(table.seeds)} seeds; band: min to max over seeds",
+                   title_fontsize=8)
+        for ext, kwargs in (("png", {"dpi": 200}), ("svg", {"metadata": {"Date": None}})):
+            out = figdir / f"curves_{c.view}.{ext}"
+            with atomic_write(out) as tmp, plt.rc_context({"svg.hashsalt": "scalegmn"}):
+                fig.savefig(tmp, **kwargs)
+            paths.append(out)
+        plt.close(fig)
+    return paths
+
+
+def _chance_level(table: TableConfig, metrics: Mapping[Job, Mapping[str, Any]]) -> float | None:
+    """1 / classes when every classification job of the table has the same class count."""
+    classes = {m.get("n_outputs") for m in metrics.values()}
+    if table.task != "classification" or len(classes) != 1 or None in classes:
+        return None
+    return 1.0 / classes.pop()
+
+
+def provenance(
+    table: TableConfig,
+    metrics_paths: Mapping[Job, str | Path],
+    history_paths: Mapping[Job, str | Path],
+    out_dir: Path,
+) -> dict[str, Any]:
+    """What the table was built from: per (view, model, seed) its cell and the metrics and history
+    files, as paths relative to the table folder with their sha256 (``scalegmn verify``)."""
+
+    def rel(p: str | Path) -> str:
+        return os.path.relpath(os.path.abspath(p), os.path.abspath(out_dir))
+
+    cells = []
+    for (view, model, seed), m in metrics_paths.items():
+        entry = {
+            "row": table.row(model).label,
+            "column": table.column(view).label,
+            "view": view,
+            "model": model,
+            "seed": seed,
+            "metrics": rel(m),
+            "metrics_sha256": sha256_of(Path(m)),
+        }
+        h = history_paths.get((view, model, seed))
+        if h is not None and Path(h).exists():
+            entry.update(history=rel(h), history_sha256=sha256_of(Path(h)))
+        cells.append(entry)
+    return {
+        "format": PROVENANCE_FORMAT,
+        "table": table.name,
+        "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "inputs": cells,
+    }
+
+
+def _remove_stale_temporaries(out_dir: Path) -> None:
+    """Delete ``.<table>.tmp<pid>/`` folders of killed table jobs. Only the table job writes
+    ``out_dir`` and Snakemake never runs two jobs with one output at once, so none is live."""
+    for stale in out_dir.parent.glob(f".{out_dir.name}.tmp*"):
+        log.info("removing %s, left by a killed table job", stale)
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def write_table(
+    table: TableConfig,
+    metrics_paths: Mapping[Job, str | Path],
+    history_paths: Mapping[Job, str | Path],
+    out_dir: str | Path,
+    extra_figures: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Write the table directory atomically (a temporary directory, then a rename), with
+    ``provenance.json`` recording the metrics files it was built from."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(out_dir)
+    metrics = {job: json.loads(Path(p).read_text()) for job, p in metrics_paths.items()}
+    record = provenance(table, metrics_paths, history_paths, out_dir)
+    rows = summarise(table, metrics)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp{os.getpid()}")
+    (tmp / "figures").mkdir(parents=True)
+    (tmp / f"{table.name}.md").write_text(to_markdown(table, rows))
+    (tmp / f"{table.name}.tex").write_text(to_latex(table, rows))
+    to_csv(rows, tmp / f"{table.name}.csv")
+    bar_chart(table, rows, tmp / "figures" / f"{table.name}_bars.png")
+    curves(table, {k: Path(v) for k, v in history_paths.items()}, tmp / "figures",
+           chance=_chance_level(table, metrics))
+    for name, draw in (extra_figures or {}).items():
+        draw(tmp / "figures" / name)
+    (tmp / PROVENANCE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
+    log.info("wrote %s (%d cells)", out_dir, len(rows))
+    return rows
+
+
+# --- scalegmn verify ---------------------------------------------------------------------------
+
+
+def _shown(path: Path) -> str:
+    """``path`` normalised (``results/table1/../train`` -> ``results/train``), relative to the
+    working directory when under it."""
+    path = Path(os.path.normpath(path))
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def verify_table(table_dir: str | Path) -> list[str]:
+    """One line per problem with a table folder: a cell whose metrics file (or history) is
+    missing, changed, or newer than the table, or a table without its provenance record.
+    An empty list means the table is what its inputs say."""
+    table_dir = Path(table_dir)
+    shown = _shown(table_dir)
+    record_path = table_dir / PROVENANCE
+    if not table_dir.is_dir():
+        return [f"{shown}: no such table folder"]
+    if not record_path.exists():
+        return [f"{_shown(record_path)}: missing: the table was built before provenance was recorded, "
+                "so its inputs cannot be checked"]
+    try:
+        record = json.loads(record_path.read_text())
+        if record.get("format") != PROVENANCE_FORMAT:
+            raise ValueError(f"format {record.get('format')!r}, expected {PROVENANCE_FORMAT!r}")
+        inputs = list(record["inputs"])
+    except (ValueError, KeyError, TypeError) as err:
+        return [f"{_shown(record_path)}: unreadable ({type(err).__name__}: {err})"]
+    csv_path = table_dir / f"{record.get('table', table_dir.name)}.csv"
+    if not csv_path.exists():
+        return [f"{_shown(csv_path)}: missing from the table folder"]
+    built = csv_path.stat().st_mtime
+    problems = []
+    for cell in inputs:
+        where = f"{shown}: cell {cell['row']} / {cell['column']} (seed {cell['seed']})"
+        for kind in ("metrics", "history"):
+            if kind not in cell:
+                continue
+            path = table_dir / cell[kind]
+            if not path.exists():
+                problems.append(f"{where}: {_shown(path)} is missing")
+                continue
+            mtime = path.stat().st_mtime
+            if mtime > built:
+                problems.append(f"{where}: {_shown(path)} is newer than the table "
+                                f"({_when(mtime)} > {_when(built)})")
+            elif sha256_of(path) != cell[f"{kind}_sha256"]:
+                problems.append(f"{where}: {_shown(path)} has changed since the table was built")
+    return problems
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("tables", nargs="+", metavar="TABLE_DIR", help="a table folder, e.g. results/table1")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``scalegmn verify results/table1``: exit 0 when every cell's inputs are as recorded, else
+    print one line per problem and how to rebuild, and exit 1."""
+    failed = []
+    for table_dir in args.tables:
+        problems = verify_table(table_dir)
+        for line in problems:
+            print(line)
+        if problems:
+            failed.append(_shown(Path(table_dir)))
+        else:
+            print(f"{_shown(Path(table_dir))}: ok, every cell's metrics file is as the table recorded it")
+    if failed:
+        targets = " ".join(failed)
+        print(f"rebuild: snakemake {targets} --cores 2 --forcerun table  (reruns the missing training "
+              "jobs, then the table)", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,69 @@
+"""What a model receives: a batch of networks with their labels or targets.
+
+The common case is one architecture per batch (every INR zoo, every Small CNN Zoo split):
+:class:`WeightBatch` holds the stacked per-layer tensors and the models run their dense fast
+path on it. Zoos that mix layouts are batched as PyG graphs (see ``scalegmn.models.metanetworks``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from scalegmn.weightspace.network import Network
+
+
+@dataclass(frozen=True)
+class WeightBatch:
+    """B networks of one layout.
+
+    Attributes:
+        net: stacked networks, ``net.weights[l]`` of shape ``(B, out, in[, kh, kw])``.
+        sign_mask: ``(B,)`` bool, True where the hidden activation is odd (sine, tanh: sign
+            symmetry) and False where it is ReLU (positive scaling). ``None`` when the whole
+            batch shares ``net.spec.hidden_activation``.
+        y: ``(B,)`` class labels (long) or regression targets (float), or ``None``.
+        index: ``(B,)`` row of each network in its split (to look up images, sources, ...).
+    """
+
+    net: Network
+    y: torch.Tensor | None = None
+    sign_mask: torch.Tensor | None = None
+    index: torch.Tensor | None = None
+
+    @property
+    def size(self) -> int:
+        return int(self.net.batch_shape[0])
+
+    def to(self, device: torch.device | str) -> WeightBatch:
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device, non_blocking=True)
+
+        return replace(
+            self,
+            net=self.net.to(device=device),
+            y=move(self.y),
+            sign_mask=move(self.sign_mask),
+            index=move(self.index),
+        )
+
+    def take(self, rows: slice | torch.Tensor) -> WeightBatch:
+        """The sub-batch of the given rows (a slice or an index tensor)."""
+
+        def pick(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t[rows]
+
+        net = self.net.replace(
+            weights=tuple(w[rows] for w in self.net.weights),
+            biases=tuple(b[rows] for b in self.net.biases),
+            meta={},
+        )
+        return replace(self, net=net, y=pick(self.y), sign_mask=pick(self.sign_mask), index=pick(self.index))
+
+    def odd_mask(self) -> torch.Tensor:
+        """``(B,)`` bool: True where the sign group acts, False where positive scaling acts."""
+        if self.sign_mask is not None:
+            return self.sign_mask
+        odd = self.net.spec.hidden_activation in ("sine", "tanh")
+        return torch.full((self.size,), odd, dtype=torch.bool, device=self.net.biases[0].device)

@@ -1,0 +1,110 @@
+"""The EXPERIMENTS config: typos stop the run naming the key; job settings are canonical."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from scalegmn.errors import ConfigError
+from scalegmn.train.experiments import ExperimentsConfig
+
+BASE = {
+    "training": {"device": "auto", "checkpoint_every_steps": 10},
+    "tables": {
+        "table1": {
+            "task": "classification",
+            "seeds": [0, 1],
+            "model": {"n_layers": 2, "d_hid": 16},
+            "optim": {"epochs": 2},
+            "columns": {
+                "mnist": {"label": "MNIST", "preset": "mnist_cls/scalegmn", "real": False},
+                "fmnist": {"preset": "fmnist_cls/scalegmn", "real": True},
+            },
+            "rows": {
+                "mlp": {"label": "MLP", "paper_row": "MLP", "model": {"kind": "mlp"}},
+                "scalegmn_b": {"bidirectional": True},
+            },
+        }
+    },
+}
+
+
+def test_jobs_and_settings():
+    exp = ExperimentsConfig.from_mapping(BASE)
+    assert len(exp.jobs("table1")) == 8
+    s = json.loads(exp.job_settings("classification", "mnist", "scalegmn_b", 1))
+    assert s["preset"] == "mnist_cls/scalegmn_bidir"
+    assert s["model"] == {"n_layers": 2, "d_hid": 16}
+    assert s["seed"] == 1
+    mlp = json.loads(exp.job_settings("classification", "fmnist", "mlp", 0))
+    assert mlp["model"]["kind"] == "mlp" and mlp["preset"] == "fmnist_cls/scalegmn"
+
+
+def test_settings_do_not_depend_on_key_order():
+    reordered = copy.deepcopy(BASE)
+    t = reordered["tables"]["table1"]
+    t["model"] = {"d_hid": 16, "n_layers": 2}
+    t["columns"] = dict(reversed(list(t["columns"].items())))
+    a = ExperimentsConfig.from_mapping(BASE)
+    b = ExperimentsConfig.from_mapping(reordered)
+    for job in a.jobs():
+        assert a.job_settings(*job) == b.job_settings(*job)
+
+
+def test_changing_one_model_changes_only_its_jobs():
+    changed = copy.deepcopy(BASE)
+    changed["tables"]["table1"]["rows"]["mlp"]["optim"] = {"lr": 0.01}
+    a = ExperimentsConfig.from_mapping(BASE)
+    b = ExperimentsConfig.from_mapping(changed)
+    differ = {job for job in a.jobs() if a.job_settings(*job) != b.job_settings(*job)}
+    assert differ == {job for job in a.jobs() if job[2] == "mlp"}
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "words"),
+    [
+        (lambda c: c["tables"]["table1"].update(colums={}), "tables.table1.colums", "did you mean 'columns'"),
+        (lambda c: c["tables"]["table1"].update(task="classify"), "tables.table1.task", "classification"),
+        (lambda c: c["tables"]["table1"].update(seeds=[0, 0]), "tables.table1.seeds", "distinct"),
+        (lambda c: c["tables"]["table1"]["rows"]["mlp"].update(bidirectonal=True), "tables.table1.rows.mlp.bidirectonal", "bidirectional"),
+        (lambda c: c["tables"]["table1"]["columns"]["mnist"].update(real="yes"), "tables.table1.columns.mnist.real", "true or false"),
+        (lambda c: c["tables"]["table1"]["columns"]["mnist"].update(preset="mnist_cls/scalegnm"), "tables.table1.columns.mnist.preset", "unknown"),
+        (lambda c: c["tables"]["table1"]["columns"]["mnist"].update(preset="cifar10/scalegmn_relu"), "tables.table1.columns.mnist.preset", "generalization"),
+        (lambda c: c["tables"]["table1"]["model"].update(d_hidd=3), "model.d_hidd", "unknown key"),
+        (lambda c: c["training"].update(device="gpu"), "training.device", "auto"),
+    ],
+)
+def test_typos_name_the_key(edit, key, words):
+    cfg = copy.deepcopy(BASE)
+    edit(cfg)
+    with pytest.raises(ConfigError) as err:
+        ExperimentsConfig.from_mapping(cfg)
+    assert key in str(err.value)
+    assert words in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_same_job_trained_differently_by_two_tables_is_refused():
+    cfg = copy.deepcopy(BASE)
+    other = copy.deepcopy(cfg["tables"]["table1"])
+    other["model"] = {"n_layers": 3}
+    cfg["tables"]["table9"] = other
+    with pytest.raises(ConfigError, match="differently"):
+        ExperimentsConfig.from_mapping(cfg)
+
+
+def test_shipped_config_is_valid():
+    from pathlib import Path
+
+    import yaml
+
+    cfg = yaml.safe_load((Path(__file__).parents[2] / "config.yaml").read_text())
+    exp = ExperimentsConfig.from_mapping(cfg)
+    assert set(exp.tables) == {"table1", "table2", "table3"}
+    for t in exp.tables.values():
+        assert len(t.seeds) >= 2
+    assert [r.key for r in exp.tables["table1"].rows] == ["mlp", "gmn", "scalegmn", "scalegmn_b"]
+    assert [r.key for r in exp.tables["table2"].rows] == ["statnn", "gmn", "scalegmn", "scalegmn_b"]
+    assert [r.key for r in exp.tables["table3"].rows] == ["mlp", "scalegmn", "scalegmn_b"]
