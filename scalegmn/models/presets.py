@@ -22,19 +22,18 @@ from the original, on purpose:
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
+from scalegmn import schema
 from scalegmn.errors import ConfigError
+from scalegmn.schema import setting
+from scalegmn.vocabulary import SYMMETRIES
 
+#: The choice-valued model keys and their values (the schema's ``choices``).
 CHOICES = {
     "kind": ("scalegmn", "gmn", "mlp", "statnn"),
     "direction": ("forward", "bidirectional"),
-    "symmetry": ("sign", "scale", "hetero", "permutation"),
+    "symmetry": SYMMETRIES,
     "tau": ("abs", "sym"),
     "readout": ("last_layer", "full_graph"),
     "backward_edges": ("auto", "inverse", "shared"),
@@ -42,181 +41,87 @@ CHOICES = {
 }
 
 
-def _flatten(mapping: Mapping, prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in mapping.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def _check_value(section: str, f: dataclasses.Field, value: Any) -> Any:
-    key = f"{section}.{f.name}"
-    hint = f.type if not isinstance(f.type, str) else eval(f.type, {}, {})  # noqa: S307
-    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    if value is None:
-        if type(None) in allowed:
-            return None
-        raise ConfigError(key, "must not be empty")
-    if f.name in CHOICES and value not in CHOICES[f.name]:
-        raise ConfigError(key, f"{value!r} is not one of {', '.join(CHOICES[f.name])}")
-    if bool in allowed:
-        if not isinstance(value, bool):
-            raise ConfigError(key, f"{value!r} must be true or false")
-        return value
-    if int in allowed and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if float in allowed and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if str in allowed and isinstance(value, str):
-        return value
-    names = " or ".join(t.__name__ for t in allowed if t is not type(None))
-    raise ConfigError(key, f"{value!r} must be {names}")
-
-
-class _Overridable:
-    _section = ""
-
-    def override(self, mapping: Mapping[str, Any]):
-        """A copy with the given keys replaced; dotted (``"a.b"``) or nested keys; a leading
-        section name (``"model."``/``"optim."``) is accepted. Unknown keys or bad types raise
-        :class:`~scalegmn.errors.ConfigError`."""
-        known = {f.name: f for f in fields(self)}
-        changes = {}
-        for key, value in _flatten(mapping).items():
-            name = key.removeprefix(f"{self._section}.")
-            if name not in known:
-                raise ConfigError(
-                    f"{self._section}.{name}", f"unknown key; known keys: {', '.join(sorted(known))}"
-                )
-            changes[name] = _check_value(self._section, known[name], value)
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
 @dataclass(frozen=True)
-class ModelConfig(_Overridable):
-    """Every model option (scalegmn-spec §2, §3). See the module docstring for the differences.
-
-    kind: scalegmn | gmn (permutation only) | mlp | statnn (baselines).
-    direction: forward | bidirectional (ScaleGMN-B).
-    symmetry: sign (sine/tanh) | scale (ReLU) | hetero (mixed, per graph) | permutation.
-    tau: invariant map for the sign group: abs (|x|) or sym (ρ(x) + ρ(-x)).
-    readout: last_layer (output neurons) | full_graph (pooled hidden + I/O neurons).
-    node_pe / edge_pe: learned type embeddings; sum_on_io: add (not multiply) on I/O nodes.
-    pe_msg / pe_upd: append the node PE to message / update inputs.
-    mlp_on_io: input/output nodes use a plain MLP instead of ``Γx ⊙ φ``.
-    num_mlps: 2 (one I/O MLP) or 3 (separate input and output MLPs).
-    dropout: after every GNN layer; dropout_all: also inside every MLP.
-    gnn_skip: linear skip connection around each layer.
-    input_node_value: node feature of input neurons (1 for INRs, 0 for CNNs in the original).
-    out_scale: initial α_l, β_l of the editing head.
-    backward_edges: auto (inverse for scale/hetero, shared for sign) | inverse | shared.
-    backward_eps: clamp ‖e‖² ≥ ε in the inverse backward edge state (0: exact, see inverse_edge).
-    baseline_layers: depth of the MLP / StatNN baselines (hidden width d_hid).
-    checkpoint: recompute each layer's per-edge activations in backward (activation
-        checkpointing): about a third more compute, a fraction of the training memory.
-    checkpoint_chunk: with checkpointing, a WeightBatch runs in chunks of this many graphs
-        (bounds the activations recomputed at once; the result is the same).
-    lean_autograd: lean autograd for training: the per-edge gated blocks keep only their
-        inputs and one pre-activation for backward and rebuild the rest in cache-sized row
-        chunks (scalegmn.nn.lean): same results, about a third of plain autograd's memory,
-        and faster than plain autograd on CPU despite the recompute (measured in the report
-        of benchmarks/model_throughput.py --modes auto plain checkpoint).
-    input_scaling: none (raw weights, as the original) | rms: divide each layer's weights and
-        biases by their RMS over the training split (scalegmn.nn.input_scale; keeps every
-        symmetry, calibrated by the training job, carried by the checkpoint).
-    lean_min_mb: use lean autograd only for batches where plain autograd would keep more than
-        this many MB of per-edge activations (n_layers x 18 x edges x d_hid x bytes); 0: always.
-    """
+class ModelConfig(schema.Section):
+    """Every model option (scalegmn-spec §2, §3); each key's doc is in its field. See the module
+    docstring for the differences from the original. Overridden per table, column and row under
+    ``model:`` in config.yaml."""
 
     _section = "model"
 
-    kind: str = "scalegmn"
-    direction: str = "forward"
-    symmetry: str = "sign"
-    n_layers: int = 4
-    d_hid: int = 128
-    tau: str = "abs"
-    readout: str = "last_layer"
-    node_pe: bool = True
-    edge_pe: bool = False
-    sum_on_io: bool = True
-    pe_msg: bool = False
-    pe_upd: bool = False
-    mlp_on_io: bool = False
-    num_mlps: int = 2
-    dropout: float = 0.0
-    dropout_all: bool = False
-    layer_norm: bool = True
-    gnn_skip: bool = False
-    input_node_value: float = 1.0
-    out_scale: float = 0.01
-    backward_edges: str = "auto"
-    backward_eps: float = 0.0
-    baseline_layers: int = 3
-    checkpoint: bool = False
-    checkpoint_chunk: int = 32
-    lean_autograd: bool = True
-    lean_min_mb: float = 0.0
-    input_scaling: str = "none"
-
-    def __post_init__(self) -> None:
-        if self.n_layers < 1:
-            raise ConfigError("model.n_layers", f"{self.n_layers} must be at least 1")
-        if self.d_hid < 1:
-            raise ConfigError("model.d_hid", f"{self.d_hid} must be at least 1")
-        if self.num_mlps not in (2, 3):
-            raise ConfigError("model.num_mlps", f"{self.num_mlps} must be 2 or 3")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError("model.dropout", f"{self.dropout} must be in [0, 1)")
-        for name, choices in CHOICES.items():
-            if getattr(self, name) not in choices:
-                raise ConfigError(f"model.{name}", f"{getattr(self, name)!r} is not one of {', '.join(choices)}")
+    kind: str = setting("scalegmn", choices=CHOICES["kind"],
+                        doc="scalegmn | gmn (permutation only) | mlp | statnn (baselines)")
+    direction: str = setting("forward", choices=CHOICES["direction"],
+                             doc="forward | bidirectional (ScaleGMN-B)")
+    symmetry: str = setting("sign", choices=CHOICES["symmetry"],
+                            doc="sign (sine/tanh) | scale (ReLU) | hetero (mixed, per graph) | permutation")
+    n_layers: int = setting(4, min=1, doc="GNN layers")
+    d_hid: int = setting(128, min=1, doc="hidden width of every MLP and node/edge state")
+    tau: str = setting("abs", choices=CHOICES["tau"],
+                       doc="invariant map for the sign group: abs (|x|) or sym (rho(x) + rho(-x))")
+    readout: str = setting("last_layer", choices=CHOICES["readout"],
+                           doc="last_layer (output neurons) | full_graph (pooled hidden + I/O neurons)")
+    node_pe: bool = setting(True, doc="learned node type embeddings")
+    edge_pe: bool = setting(False, doc="learned edge type embeddings")
+    sum_on_io: bool = setting(True, doc="add (not multiply) the positional embedding on I/O nodes")
+    pe_msg: bool = setting(False, doc="append the node PE to message inputs")
+    pe_upd: bool = setting(False, doc="append the node PE to update inputs")
+    mlp_on_io: bool = setting(False, doc="input/output nodes use a plain MLP instead of Gamma x * phi")
+    num_mlps: int = setting(2, choices=(2, 3), doc="2 (one I/O MLP) or 3 (separate input and output MLPs)")
+    dropout: float = setting(0.0, min=0.0, max=1.0, max_open=True, doc="dropout after every GNN layer")
+    dropout_all: bool = setting(False, doc="also dropout inside every MLP")
+    layer_norm: bool = setting(True, doc="layer norm in the GNN layers")
+    gnn_skip: bool = setting(False, doc="linear skip connection around each layer")
+    input_node_value: float = setting(1.0, doc="node feature of input neurons (1 for INRs, 0 for CNNs in the original)")
+    out_scale: float = setting(0.01, doc="initial alpha_l, beta_l of the editing head")
+    backward_edges: str = setting("auto", choices=CHOICES["backward_edges"],
+                                  doc="auto (inverse for scale/hetero, shared for sign) | inverse | shared")
+    backward_eps: float = setting(0.0, min=0.0,
+                                  doc="clamp |e|^2 >= eps in the inverse backward edge state (0: exact)")
+    baseline_layers: int = setting(3, min=1, doc="depth of the MLP / StatNN baselines (hidden width d_hid)")
+    checkpoint: bool = setting(
+        False, doc="recompute each layer's per-edge activations in backward (activation checkpointing): "
+        "about a third more compute, a fraction of the training memory")
+    checkpoint_chunk: int = setting(
+        32, min=1, doc="with checkpointing, a WeightBatch runs in chunks of this many graphs (bounds the "
+        "activations recomputed at once; the result is the same)")
+    lean_autograd: bool = setting(
+        True, doc="lean autograd for training: the per-edge gated blocks keep only their inputs and one "
+        "pre-activation for backward and rebuild the rest in cache-sized row chunks (scalegmn.nn.lean): "
+        "same results, about a third of plain autograd's memory")
+    lean_min_mb: float = setting(
+        0.0, min=0.0, doc="use lean autograd only for batches where plain autograd would keep more than "
+        "this many MB of per-edge activations (n_layers x 18 x edges x d_hid x bytes); 0: always")
+    input_scaling: str = setting(
+        "none", choices=CHOICES["input_scaling"],
+        doc="none (raw weights, as the original) | rms: divide each layer's weights and biases by their "
+        "RMS over the training split (keeps every symmetry; calibrated by the training job)")
 
 
 @dataclass(frozen=True)
-class OptimConfig(_Overridable):
-    """AdamW with linear warm-up, gradient clipping; length in epochs or steps."""
+class OptimConfig(schema.Section):
+    """AdamW with linear warm-up, gradient clipping; length in epochs or steps. Overridden per
+    table, column and row under ``optim:`` in config.yaml."""
 
     _section = "optim"
 
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
-    epochs: int | None = 200
-    max_steps: int | None = None
-    eval_every_steps: int | None = None
-    clip_grad_norm: float = 10.0
-    warmup_steps: int = 1000
-    patience: int | None = None
-    # Accumulate gradients over micro-batches of this size: the same step, a micro-batch's memory.
-    micro_batch_size: int | None = None
+    batch_size: int = setting(128, min=1, doc="networks per optimizer step")
+    lr: float = setting(1e-3, min=0.0, doc="AdamW learning rate")
+    weight_decay: float = setting(1e-2, min=0.0, doc="AdamW weight decay")
+    epochs: int | None = setting(200, min=1, doc="training length in epochs (max_steps wins when set)")
+    max_steps: int | None = setting(None, min=1, doc="training length in optimizer steps")
+    eval_every_steps: int | None = setting(None, min=1, doc="evaluate every N steps (null: every epoch)")
+    clip_grad_norm: float = setting(10.0, min=0.0, doc="gradient norm clipping")
+    warmup_steps: int = setting(1000, min=0, doc="linear learning-rate warm-up steps")
+    patience: int | None = setting(None, min=0, doc="stop after this many evaluations without improvement")
+    micro_batch_size: int | None = setting(
+        None, min=1, doc="accumulate gradients over micro-batches of this size: the same step, a "
+        "micro-batch's memory")
 
     def __post_init__(self) -> None:
-        if self.micro_batch_size is not None and self.micro_batch_size < 1:
-            raise ConfigError("optim.micro_batch_size", f"{self.micro_batch_size} must be at least 1")
-        if self.batch_size < 1:
-            raise ConfigError("optim.batch_size", f"{self.batch_size} must be at least 1")
+        super().__post_init__()
         if self.epochs is None and self.max_steps is None:
             raise ConfigError("optim.epochs", "give epochs or max_steps")
-        for name in ("epochs", "max_steps", "eval_every_steps"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"optim.{name}", f"{value} must be at least 1 (or null)")
-        for name in ("warmup_steps", "patience"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise ConfigError(f"optim.{name}", f"{value} must be 0 or more")
-        for name in ("lr", "weight_decay", "clip_grad_norm"):
-            value = getattr(self, name)
-            if not 0.0 <= value < float("inf"):  # also NaN
-                raise ConfigError(f"optim.{name}", f"{value} must be a finite number >= 0")
 
 
 @dataclass(frozen=True)
