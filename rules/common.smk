@@ -1,19 +1,14 @@
-# Functions only: DATA config validation and the paths and params of the data stages.
-# The DATA section of config.yaml is validated here, at parse time (scalegmn.data.config): a typo
-# stops the run before any job starts, naming the key.
+# Functions only: the paths and params of the data stages, and the wildcard constraints.
+# The DATA section of config.yaml was validated with the rest of the file in rules/startup.smk.
 import functools
 import hashlib
 import json
 import os
 
 from scalegmn.data.acquire import folder_listing, local_path, local_root
-from scalegmn.data.config import DataConfig
-from scalegmn.errors import ConfigError
+from scalegmn.vocabulary import SPLITS, TASKS, alternatives  # TASKS: rules/train.smk
 
-try:
-    DATA = DataConfig.from_mapping(config)
-except ConfigError as err:
-    raise WorkflowError(f"config.yaml: {err}") from None
+DATA = CONFIG.data
 
 
 @functools.cache
@@ -31,25 +26,18 @@ def local_folder_listing(root):
 
 # (A local path that is gone, moved or unmounted, stops the run at parse time, naming the
 # user's path and its key: rules/startup.smk, scalegmn.data.config.check_local_paths.)
-DATA_SPLITS = ("train", "val", "test")
-
-
-def _alternatives(names):
-    """A wildcard regex matching exactly ``names`` (and nothing when empty)."""
-    names = sorted(names)
-    return "|".join(names) if names else "(?!x)x"
 
 
 # Which rule makes results/data/{dataset}/raw depends on the dataset's source.
-STANDIN_DATASETS = _alternatives(n for n, d in DATA.datasets.items() if d.source == "standin")
-EXTERNAL_DATASETS = _alternatives(n for n, d in DATA.datasets.items() if d.source != "standin")
-DOWNLOAD_DATASETS = _alternatives(n for n, d in DATA.datasets.items() if d.source == "download")
+STANDIN_DATASETS = alternatives(n for n, d in DATA.datasets.items() if d.source == "standin")
+EXTERNAL_DATASETS = alternatives(n for n, d in DATA.datasets.items() if d.source != "standin")
+DOWNLOAD_DATASETS = alternatives(n for n, d in DATA.datasets.items() if d.source == "download")
 
 
 wildcard_constraints:
-    dataset=_alternatives(DATA.datasets),
-    view=_alternatives(DATA.views),
-    split="|".join(DATA_SPLITS),
+    dataset=alternatives(DATA.datasets),
+    view=alternatives(DATA.views),
+    split=alternatives(SPLITS),
 
 
 def package_code(folder, names=None):
@@ -153,9 +141,9 @@ def get_cache(view, split):
 
 def get_view_stores(view):
     """The three stores a training job on ``view`` reads: dict(train=..., val=..., test=...)."""
-    return {split: get_cache(view, split) for split in DATA_SPLITS}
+    return {split: get_cache(view, split) for split in SPLITS}
 
 
 def get_data_targets():
     """Every store of every view (the `data_all` target)."""
-    return [get_cache(v, s) for v in DATA.views for s in DATA_SPLITS]
+    return [get_cache(v, s) for v in DATA.views for s in SPLITS]

@@ -1,15 +1,11 @@
 # Functions only: experiment targets, train inputs/params/resources, table inputs.
-# The EXPERIMENTS section of config.yaml is validated here, at parse time (scalegmn.train.experiments).
+# The EXPERIMENTS section of config.yaml was validated with the rest of the file in rules/startup.smk.
 import json
 import os
 
-from scalegmn.errors import ConfigError
-from scalegmn.train.experiments import ExperimentsConfig, table_params
+from scalegmn.train.experiments import table_params
 
-try:
-    EXPERIMENTS = ExperimentsConfig.from_mapping(config)
-except ConfigError as err:
-    raise WorkflowError(f"config.yaml: {err}") from None
+EXPERIMENTS = CONFIG.experiments
 
 TRAIN_DIR = "results/train/{task}/{view}/{model}/seed{seed}"
 

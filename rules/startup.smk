@@ -1,5 +1,7 @@
 # Start-up: what runs when the Snakefile is parsed, before the other rule files.
-# - config.yaml's top level and the local dataset paths are validated (scalegmn.data.config);
+# - the whole of config.yaml is validated by the one schema (scalegmn.train.experiments.PipelineConfig):
+#   every section and key, value ranges, local dataset paths, and cross-references (views, presets,
+#   datasets); a mistake stops the run with one line naming the key, before any job starts;
 # - a lock left by a killed Snakemake run is released, so the plain command recovers by itself.
 #   Snakemake's lock files (.snakemake/locks/) hold no process id: a run records its own in
 #   onstart (below), and a later run removes the lock only when every run that recorded one
@@ -12,12 +14,11 @@ import sys
 
 import psutil
 
-from scalegmn.data.config import check_local_paths, check_top_level_keys
 from scalegmn.errors import ConfigError
+from scalegmn.train.experiments import PipelineConfig
 
 try:
-    check_top_level_keys(config)
-    check_local_paths(config)
+    CONFIG = PipelineConfig.from_mapping(config)
 except ConfigError as err:
     raise WorkflowError(f"config.yaml: {err}") from None
 

@@ -17,7 +17,7 @@ rule table:
         table=get_table_config,
         jobs=get_table_jobs,
     wildcard_constraints:
-        table="|".join(EXPERIMENTS.tables) or "no-table",
+        table=alternatives(EXPERIMENTS.tables),
     conda:
         "../envs/scalegmn-cpu.yaml"
     script:

@@ -19,7 +19,7 @@ rule train:
         device=EXPERIMENTS.training.device,
         checkpoint_every=EXPERIMENTS.training.checkpoint_every_steps,
     wildcard_constraints:
-        task="classification|generalization|editing",
+        task=alternatives(TASKS),
         seed=r"\d+",
     threads: 1
     retries: 2

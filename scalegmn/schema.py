@@ -185,10 +185,13 @@ def check(cls: type, name: str, value: Any, where: str) -> Any:
 
 def build(cls: type, mapping: Any, where: str, **fixed: Any) -> Any:
     """A ``cls`` from a config mapping: unknown keys, types and ranges checked, absent keys take
-    their defaults, missing required keys are named. ``fixed`` sets the :func:`derived` fields."""
+    their defaults, missing required keys are named. ``fixed`` sets the :func:`derived` fields and
+    the keys that the caller parsed itself."""
     mapping = check_keys(mapping, where, keys(cls))
     values = dict(fixed)
     for f in config_fields(cls):
+        if f.name in fixed:  # parsed by the caller (a key with rules of its own)
+            continue
         if f.name in mapping:
             values[f.name] = check(cls, f.name, mapping[f.name], join(where, f.name))
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:

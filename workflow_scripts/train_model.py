@@ -5,6 +5,7 @@ from pathlib import Path
 
 import torch
 
+from scalegmn.train.experiments import TrainJob
 from scalegmn.train.loop import JobOutputs, run_job
 
 logging.basicConfig(
@@ -15,7 +16,7 @@ logging.basicConfig(
 torch.set_num_threads(snakemake.threads)  # noqa: F821
 try:
     run_job(
-        snakemake.params.settings,  # noqa: F821
+        TrainJob.from_json(snakemake.params.settings),  # noqa: F821
         {name: snakemake.input[name] for name in ("train", "val", "test")},  # noqa: F821
         JobOutputs(
             metrics=Path(snakemake.output.metrics),  # noqa: F821

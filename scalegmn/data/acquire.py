@@ -36,9 +36,9 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from scalegmn.data.config import DATASET_ROOTS
 from scalegmn.data.formats.atomic import atomic_directory, atomic_write
 from scalegmn.errors import ConfigError, DataError
+from scalegmn.vocabulary import DATASET_ROOTS
 
 logger = logging.getLogger(__name__)
 

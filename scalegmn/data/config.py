@@ -11,33 +11,27 @@ Zoo) and train-only augmentation.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from scalegmn import schema
 from scalegmn.data.standins.sizes import resolve_size
 from scalegmn.errors import ConfigError
+from scalegmn.schema import derived, setting
+from scalegmn.vocabulary import (
+    CANONICALIZATIONS,
+    DATASET_FORMATS,
+    DATASET_ROOTS,
+    DATASETS,
+    SOURCES,
+    VIEW_ACTIVATIONS,
+)
 
-#: dataset name -> on-disk format (scalegmn.data.formats module name)
-DATASET_FORMATS: dict[str, str] = {
-    "mnist_inr": "mnist_inr",
-    "fmnist_inr": "fmnist_inr",
-    "cifar10_inr": "cifar_inr",
-    "cifar10_gs": "cnn_zoo",
-    "svhn_gs": "cnn_zoo",
-}
-
-#: dataset name -> name of its root folder inside the archive (and under results/data/<ds>/raw/)
-DATASET_ROOTS: dict[str, str] = {
-    "mnist_inr": "mnist-inrs",
-    "fmnist_inr": "fmnist_inrs",
-    "cifar10_inr": "siren_cifar_wts",
-    "cifar10_gs": "cifar10",
-    "svhn_gs": "svhn_cropped",
-}
+__all__ = ["DATASET_FORMATS", "DATASET_ROOTS", "DataConfig", "DatasetConfig", "DownloadConfig",
+           "StandinConfig", "ViewConfig", "check_local_paths"]
 
 #: Real download URLs, corrected for the traps of datasets.md §0 (dl=1, confirm=t, public GCS
 #: endpoint). A URL that is not an archive (the NFN split CSV) is copied into the dataset root.
@@ -64,66 +58,51 @@ DEFAULT_URLS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-SOURCES = ("standin", "download", "local")
 ARCHIVES = ("auto", "zip", "tar", "tar.gz", "tar.xz")
-CANONICALIZATIONS = ("none", "phase", "phase+sign")
 BAD_FILE_POLICIES = ("error", "skip")
 STANDIN_SIZES = ("tiny", "small", "default")
-VIEW_ACTIVATIONS = ("relu", "tanh", "both")
-SPLITS = ("train", "val", "test")
 
 
-def _suggest(key: str, allowed: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(key, list(allowed), n=1)
-    hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
-    return f"unknown key; {hint}"
+def _urls_problem(url: str) -> str | None:
+    if not url.startswith(("http://", "https://", "file://")):
+        return f"{url!r} is not an http(s):// or file:// URL"
+    if "storage.cloud.google.com" in url or "preview=" in url or "/view?" in url:
+        return (f"{url!r} is a browser/viewer page, not a file; use the direct download form "
+                "(storage.googleapis.com, dl=1, drive.usercontent.google.com ... confirm=t)")
+    return None
 
 
-def _check_keys(mapping: Any, where: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
-    if mapping is None:
-        return {}
-    if not isinstance(mapping, Mapping):
-        raise ConfigError(where, f"expected a mapping, got {type(mapping).__name__} {mapping!r}")
-    for key in mapping:
-        if key not in allowed:
-            raise ConfigError(f"{where}.{key}", _suggest(str(key), allowed))
-    return mapping
-
-
-def _choice(value: Any, where: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        close = difflib.get_close_matches(str(value), list(allowed), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ConfigError(where, f"{value!r} is not one of {', '.join(allowed)}{hint}")
-    return value
-
-
-def _int(value: Any, where: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(where, f"expected an integer >= {minimum}, got {value!r}")
-    return value
+def _sha_problem(sha: Any) -> str | None:
+    if sha is not None and (
+        not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha.lower())
+    ):
+        return f"{sha!r} is not a 64-hex-digit sha256"
+    return None
 
 
 @dataclass(frozen=True)
 class StandinConfig:
     """``datasets.<name>.standin``: size (tiny|small|default or a mapping of counts) and seed."""
 
-    size: str | tuple[tuple[str, int], ...] = "default"
-    seed: int = 0
+    size: str | tuple[tuple[str, int], ...] = setting(
+        "default", doc="tiny | small | default, or a mapping of counts overriding default "
+        "(scalegmn/data/standins/sizes.py)")
+    seed: int = setting(0, min=0, doc="seed of the stand-in zoo")
 
     @classmethod
     def from_mapping(cls, d: Any, where: str, dataset: str) -> StandinConfig:
-        d = _check_keys(d, where, ("size", "seed"))
+        d = schema.check_keys(d, where, schema.keys(cls))
         size = d.get("size", "default")
         if isinstance(size, Mapping):
-            size = tuple(sorted((str(k), _int(v, f"{where}.size.{k}", 1)) for k, v in size.items()))
+            size = tuple(sorted(
+                (str(k), schema.check_value(v, int, {"min": 1}, f"{where}.size.{k}")) for k, v in size.items()))
             try:  # a misspelt count is caught here, not when the build job runs
                 resolve_size(dataset, dict(size))
             except ConfigError as err:
                 raise ConfigError(f"{where}.{err.key}", err.problem) from None
         else:
-            size = _choice(size, f"{where}.size", STANDIN_SIZES)
-        return cls(size=size, seed=_int(d.get("seed", 0), f"{where}.seed"))
+            size = schema.choice(size, f"{where}.size", STANDIN_SIZES)
+        return schema.build(cls, d, where, size=size)
 
     def size_arg(self) -> str | dict[str, int]:
         """The size as ``build_standin`` takes it."""
@@ -134,27 +113,25 @@ class StandinConfig:
 class DownloadConfig:
     """``datasets.<name>.download``: URLs (archives, plus plain files such as split CSVs)."""
 
-    urls: tuple[str, ...] = ()
-    archive: str = "auto"
-    sha256: tuple[str | None, ...] = ()
-    retries: int = 4
+    urls: tuple[str, ...] = setting(
+        (), doc="URLs to fetch (default: the real ones, datasets.md §0); plain files such as split "
+        "CSVs are copied into the dataset root")
+    archive: str = setting("auto", choices=ARCHIVES,
+                           doc="archive type: auto (from the magic bytes); an explicit type must match the file")
+    sha256: tuple[str | None, ...] = setting((), doc="null | one checksum | one checksum (or null) per URL")
+    retries: int = setting(4, min=1, doc="attempts for transient failures (changes no data, reruns nothing)")
 
     @classmethod
     def from_mapping(cls, d: Any, where: str, default_urls: tuple[str, ...]) -> DownloadConfig:
-        d = _check_keys(d, where, ("urls", "archive", "sha256", "retries"))
+        d = schema.check_keys(d, where, schema.keys(cls))
         urls = d.get("urls") or default_urls
         if isinstance(urls, str):
             urls = [urls]
         urls = tuple(str(u) for u in urls)
         for i, u in enumerate(urls):
-            if not u.startswith(("http://", "https://", "file://")):
-                raise ConfigError(f"{where}.urls[{i}]", f"{u!r} is not an http(s):// or file:// URL")
-            if "storage.cloud.google.com" in u or "preview=" in u or "/view?" in u:
-                raise ConfigError(
-                    f"{where}.urls[{i}]",
-                    f"{u!r} is a browser/viewer page, not a file; use the direct download form "
-                    "(storage.googleapis.com, dl=1, drive.usercontent.google.com ... confirm=t)",
-                )
+            problem = _urls_problem(u)
+            if problem:
+                raise ConfigError(f"{where}.urls[{i}]", problem)
         sha = d.get("sha256")
         if sha is None:
             sha = (None,) * len(urls)
@@ -165,31 +142,29 @@ class DownloadConfig:
         if len(sha) != len(urls):
             raise ConfigError(f"{where}.sha256", f"give one checksum (or null) per URL ({len(urls)})")
         for i, s in enumerate(sha):
-            if s is not None and (
-                not isinstance(s, str) or len(s) != 64 or any(c not in "0123456789abcdef" for c in s.lower())
-            ):
-                raise ConfigError(f"{where}.sha256[{i}]", f"{s!r} is not a 64-hex-digit sha256")
-        return cls(
-            urls=urls,
-            archive=_choice(d.get("archive", "auto"), f"{where}.archive", ARCHIVES),
-            sha256=sha,
-            retries=_int(d.get("retries", 4), f"{where}.retries", 1),
-        )
+            problem = _sha_problem(s)
+            if problem:
+                raise ConfigError(f"{where}.sha256[{i}]", problem)
+        return schema.build(cls, d, where, urls=urls, sha256=sha)
 
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    """One ``datasets.<name>`` entry (name is one of :data:`DATASET_FORMATS`)."""
+    """One ``datasets.<name>`` entry (name is one of :data:`~scalegmn.vocabulary.DATASETS`)."""
 
-    name: str
-    source: str = "standin"
-    standin: StandinConfig = field(default_factory=StandinConfig)
-    download: DownloadConfig = field(default_factory=DownloadConfig)
-    local_path: str | None = None
-    canonicalize: str = "none"
-    on_bad_file: str = "error"
-    split_seed: int = 0
+    name: str = derived()
+    source: str = setting("standin", choices=SOURCES,
+                          doc="standin (offline stand-in zoo) | download (the real dataset) | local (a path)")
+    standin: StandinConfig = setting(default_factory=StandinConfig, doc="stand-in size and seed")
+    download: DownloadConfig = setting(default_factory=DownloadConfig, doc="download URLs and checks")
+    local_path: str | None = derived(None)
+    canonicalize: str = setting("none", choices=CANONICALIZATIONS,
+                                doc="none | phase | phase+sign (sine INRs only)")
+    on_bad_file: str = setting("error", choices=BAD_FILE_POLICIES,
+                               doc="error: stop at the first bad network | skip: quarantine it and go on")
+    split_seed: int = setting(0, min=0, doc="seed of the MNIST validation draw")
 
+    #: ``local: {path: ...}`` is the key of :attr:`local_path`.
     KEYS = ("source", "standin", "download", "local", "canonicalize", "on_bad_file", "split_seed")
 
     @property
@@ -208,28 +183,28 @@ class DatasetConfig:
     def from_mapping(cls, name: str, d: Any) -> DatasetConfig:
         where = f"datasets.{name}"
         if name not in DATASET_FORMATS:
-            raise ConfigError(where, _suggest(name, tuple(DATASET_FORMATS)).replace("key", "dataset"))
-        d = _check_keys(d, where, cls.KEYS)
-        source = _choice(d.get("source", "standin"), f"{where}.source", SOURCES)
-        local = _check_keys(d.get("local"), f"{where}.local", ("path",))
-        local_path = local.get("path")
+            raise ConfigError(where, schema.suggest(name, DATASETS, what="dataset"))
+        d = schema.check_keys(d, where, cls.KEYS)
+        source = schema.check(cls, "source", d.get("source", "standin"), f"{where}.source")
+        local_path = schema.check_keys(d.get("local"), f"{where}.local", ("path",)).get("path")
         if source == "local" and not local_path:
             raise ConfigError(f"{where}.local.path", "source is 'local': give the archive or folder path")
-        canon = _choice(d.get("canonicalize", "none"), f"{where}.canonicalize", CANONICALIZATIONS)
+        canon = schema.check(cls, "canonicalize", d.get("canonicalize", "none"), f"{where}.canonicalize")
         if DATASET_FORMATS[name] == "cnn_zoo" and canon != "none":
             raise ConfigError(
                 f"{where}.canonicalize",
                 "phase canonicalization applies to sine INRs only; use 'none' for a CNN zoo",
             )
-        return cls(
+        return schema.build(
+            cls,
+            {k: v for k, v in d.items() if k != "local"},
+            where,
             name=name,
             source=source,
             standin=StandinConfig.from_mapping(d.get("standin"), f"{where}.standin", name),
             download=DownloadConfig.from_mapping(d.get("download"), f"{where}.download", DEFAULT_URLS[name]),
             local_path=str(local_path) if local_path else None,
             canonicalize=canon,
-            on_bad_file=_choice(d.get("on_bad_file", "error"), f"{where}.on_bad_file", BAD_FILE_POLICIES),
-            split_seed=_int(d.get("split_seed", 0), f"{where}.split_seed"),
         )
 
     def acquire_params(self) -> str:
@@ -260,19 +235,18 @@ class ViewConfig:
         seed: seed of the symmetry augmentation.
     """
 
-    name: str
-    dataset: str
-    activation: str | None = None
-    aug_copies: int = 0
-    symmetry_copies: int = 0
-    seed: int = 0
-
-    KEYS = ("dataset", "activation", "aug_copies", "symmetry_copies", "seed")
+    name: str = derived()
+    dataset: str = setting(doc="a key of `datasets`")
+    activation: str | None = setting(None, choices=VIEW_ACTIVATIONS,
+                                     doc="Small CNN Zoo only: relu | tanh | both (mixed, the hetero setting)")
+    aug_copies: int = setting(0, min=0, doc="CIFAR10-INR only: how many randinit_smaller_aug<k> copies join TRAIN")
+    symmetry_copies: int = setting(0, min=0, doc="extra random-symmetry copies of each TRAIN network; 0 = off")
+    seed: int = setting(0, min=0, doc="seed of the symmetry copies")
 
     @classmethod
     def from_mapping(cls, name: str, d: Any, datasets: Mapping[str, DatasetConfig]) -> ViewConfig:
         where = f"views.{name}"
-        d = _check_keys(d, where, cls.KEYS)
+        d = schema.check_keys(d, where, schema.keys(cls))
         if "dataset" not in d:
             raise ConfigError(f"{where}.dataset", "missing; name one of the datasets")
         ds = d["dataset"]
@@ -281,24 +255,25 @@ class ViewConfig:
         fmt = datasets[ds].format
         act = d.get("activation")
         if fmt == "cnn_zoo":
-            act = _choice(act, f"{where}.activation", VIEW_ACTIVATIONS)
+            act = schema.choice(act, f"{where}.activation", VIEW_ACTIVATIONS)
         elif act is not None:
             raise ConfigError(f"{where}.activation", "only Small CNN Zoo views filter by activation")
-        aug = _int(d.get("aug_copies", 0), f"{where}.aug_copies")
-        if aug and fmt != "cifar_inr":
+        view = schema.build(cls, d, where, name=name, dataset=ds, activation=act)
+        if view.aug_copies and fmt != "cifar_inr":
             raise ConfigError(f"{where}.aug_copies", "only CIFAR10-INR datasets ship aug copies")
-        return cls(
-            name=name,
-            dataset=ds,
-            activation=act,
-            aug_copies=aug,
-            symmetry_copies=_int(d.get("symmetry_copies", 0), f"{where}.symmetry_copies"),
-            seed=_int(d.get("seed", 0), f"{where}.seed"),
-        )
+        return view
 
     def params(self) -> str:
         """Canonical JSON of everything that decides this view's cache."""
         return json.dumps(asdict(self), sort_keys=True)
+
+
+def _named(section: str, value: Any, what: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(section, f"expected a mapping of {what} name -> settings")
+    return value
 
 
 @dataclass(frozen=True)
@@ -310,31 +285,14 @@ class DataConfig:
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> DataConfig:
-        raw_ds = config.get("datasets") or {}
-        if not isinstance(raw_ds, Mapping):
-            raise ConfigError("datasets", "expected a mapping of dataset name -> settings")
+        raw_ds = _named("datasets", config.get("datasets"), "dataset")
         datasets = {str(n): DatasetConfig.from_mapping(str(n), d) for n, d in raw_ds.items()}
-        raw_views = config.get("views") or {}
-        if not isinstance(raw_views, Mapping):
-            raise ConfigError("views", "expected a mapping of view name -> settings")
+        raw_views = _named("views", config.get("views"), "view")
         for n in raw_views:
             if not str(n).isidentifier():
                 raise ConfigError(f"views.{n}", "view names may hold letters, digits and '_' only")
         views = {str(n): ViewConfig.from_mapping(str(n), d, datasets) for n, d in raw_views.items()}
         return cls(datasets=datasets, views=views)
-
-
-#: The sections of config.yaml: DATA (datasets, views: this module) and EXPERIMENTS (tables,
-#: training: scalegmn.train.experiments).
-TOP_LEVEL_KEYS = ("datasets", "views", "tables", "training")
-
-
-def check_top_level_keys(config: Mapping[str, Any]) -> None:
-    """Every top-level key of ``config`` is a known section (a misspelt ``trainig:`` would
-    otherwise be ignored and its settings silently replaced by the defaults)."""
-    for key in config:
-        if key not in TOP_LEVEL_KEYS:
-            raise ConfigError(str(key), _suggest(str(key), TOP_LEVEL_KEYS))
 
 
 def check_local_paths(config: Mapping[str, Any]) -> None:

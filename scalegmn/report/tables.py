@@ -28,7 +28,8 @@ from typing import Any
 from scalegmn.data.acquire import sha256_of
 from scalegmn.data.formats.atomic import atomic_write
 from scalegmn.report.paper import paper_cell
-from scalegmn.train.experiments import TASK_METRICS, TableConfig
+from scalegmn.train.experiments import TableConfig
+from scalegmn.vocabulary import TASK_METRICS
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,11 @@
-"""The EXPERIMENTS section of config.yaml: which tables, which columns (views), rows (models), seeds.
+"""config.yaml as one validated object: the EXPERIMENTS section (tables, training), the whole
+file (:class:`PipelineConfig`) and one resolved train job (:class:`TrainJob`).
 
-Pure stdlib so the Snakefile parses fast. Every key is checked here, at parse time; a typo raises
+Pure stdlib so the Snakefile parses fast. Every key is checked by the one schema engine
+(:mod:`scalegmn.schema`) when the Snakefile is parsed; a typo raises
 :class:`~scalegmn.errors.ConfigError` naming the dotted key and, where possible, the key meant.
+Cross-references are checked too: a column's view must be defined, its preset must exist and fit
+the table's task, every override must be a valid key and value of that preset.
 
 A train job is one (task, view, model, seed). Its settings are resolved by layering overrides on a
 model preset (``scalegmn.models.presets``)::
@@ -11,62 +15,29 @@ model preset (``scalegmn.models.presets``)::
       <- column.model / column.optim      (per dataset)
       <- row.model / row.optim            (per model, e.g. kind: mlp)
 
-:func:`job_settings` returns them as one JSON string with sorted keys, so reordering config keys
-changes nothing and changing one model's hyperparameter changes only that model's jobs.
+:meth:`TrainJob.to_json` is the job's settings as one JSON string with sorted keys (the train
+rule's ``params``), so reordering config keys changes nothing and changing one model's
+hyperparameter changes only that model's jobs; the workflow script turns it back into a
+:class:`TrainJob` with :meth:`TrainJob.from_json`.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from scalegmn import schema
+from scalegmn.data.config import DataConfig, check_local_paths
 from scalegmn.errors import ConfigError
-from scalegmn.models.presets import get_preset
+from scalegmn.models.presets import ModelConfig, OptimConfig, get_preset
+from scalegmn.schema import derived, setting
+from scalegmn.vocabulary import TASK_METRICS, TASKS, TaskMetric
 
-TASKS = ("classification", "generalization", "editing")
-
-
-@dataclass(frozen=True)
-class TaskMetric:
-    """How a task's result is selected and shown.
-
-    ``name`` is the key in metrics.json (``test_<name>`` at the selected evaluation);
-    ``scale`` converts to the unit the paper prints (accuracy in %, editing MSE in 1e-2).
-    """
-
-    name: str
-    label: str
-    higher_is_better: bool
-    scale: float
-    unit: str
-
-
-TASK_METRICS: dict[str, TaskMetric] = {
-    "classification": TaskMetric("accuracy", "test accuracy", True, 100.0, "%"),
-    "generalization": TaskMetric("kendall_tau", "test Kendall tau", True, 1.0, ""),
-    "editing": TaskMetric("mse", "test MSE", False, 100.0, "x 1e-2"),
-}
-
-
-def _unknown(key: str, name: str, allowed: tuple[str, ...] | list[str]) -> ConfigError:
-    close = difflib.get_close_matches(name, list(allowed), n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else f"; allowed: {', '.join(allowed)}"
-    return ConfigError(f"{key}.{name}" if key else name, f"unknown key{hint}")
-
-
-def _check_keys(key: str, value: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()):
-    if not isinstance(value, Mapping):
-        raise ConfigError(key, f"expected a mapping, got {type(value).__name__}")
-    for k in value:
-        if k not in allowed:
-            raise _unknown(key, str(k), allowed)
-    for k in required:
-        if k not in value:
-            raise ConfigError(f"{key}.{k}", "missing; add it")
-    return value
+__all__ = ["TASKS", "TASK_METRICS", "ColumnConfig", "ExperimentsConfig", "PipelineConfig", "RowConfig",
+           "TableConfig", "TaskMetric", "TrainJob", "TrainingConfig", "merge", "table_from_params",
+           "table_params"]
 
 
 def _overrides(key: str, value: Any) -> dict[str, Any]:
@@ -99,95 +70,87 @@ def merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _bool(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(key, f"expected true or false, got {value!r}")
-    return value
+def _model_overrides() -> Any:
+    return setting(default_factory=dict, doc="overrides of the preset's model keys (scalegmn.models.presets.ModelConfig)")
 
 
-def _str(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(key, f"expected a non-empty string, got {value!r}")
-    return value
+def _optim_overrides() -> Any:
+    return setting(default_factory=dict, doc="overrides of the preset's optim keys (scalegmn.models.presets.OptimConfig)")
 
 
-@dataclass(frozen=True)
+def _parse_overrides(m: Mapping[str, Any], where: str) -> dict[str, dict[str, Any]]:
+    return {part: _overrides(f"{where}.{part}", m.get(part)) for part in ("model", "optim")}
+
+
+@dataclass(frozen=True, kw_only=True)
 class ColumnConfig:
     """One column of a table: a view (H4's dataset view) trained with a preset family."""
 
-    view: str
-    label: str
-    preset: str
-    real: bool
-    model: dict[str, Any] = field(default_factory=dict)
-    optim: dict[str, Any] = field(default_factory=dict)
+    view: str = derived()
+    label: str = setting(None, doc="column heading (default: the view's name)")
+    preset: str = setting(doc="model preset of the column (`scalegmn presets` lists them)")
+    real: bool = setting(False, doc="trained on the real data: show the paper's number beside ours")
+    model: dict[str, Any] = _model_overrides()
+    optim: dict[str, Any] = _optim_overrides()
 
     @classmethod
     def from_mapping(cls, key: str, view: str, m: Any) -> ColumnConfig:
-        _check_keys(key, m, ("label", "preset", "real", "model", "optim"), ("preset",))
-        return cls(
-            view=view,
-            label=_str(f"{key}.label", m.get("label", view)),
-            preset=_str(f"{key}.preset", m["preset"]),
-            real=_bool(f"{key}.real", m.get("real", False)),
-            model=_overrides(f"{key}.model", m.get("model")),
-            optim=_overrides(f"{key}.optim", m.get("optim")),
-        )
+        m = schema.check_keys(m, key, schema.keys(cls), ("preset",))
+        label = schema.check(cls, "label", m.get("label", view), f"{key}.label")
+        return schema.build(cls, m, key, view=view, label=label, **_parse_overrides(m, key))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RowConfig:
     """One row of a table: a model. ``bidirectional`` picks the ``<preset>_bidir`` preset."""
 
-    key: str
-    label: str
-    bidirectional: bool
-    paper_row: str | None
-    model: dict[str, Any] = field(default_factory=dict)
-    optim: dict[str, Any] = field(default_factory=dict)
+    key: str = derived()
+    label: str = setting(None, doc="row heading (default: the row's key)")
+    bidirectional: bool = setting(False, doc="use the `<preset>_bidir` preset (ScaleGMN-B)")
+    paper_row: str | None = setting(None, doc="the paper's row shown for comparison")
+    model: dict[str, Any] = _model_overrides()
+    optim: dict[str, Any] = _optim_overrides()
 
     @classmethod
     def from_mapping(cls, key: str, name: str, m: Any) -> RowConfig:
-        _check_keys(key, m, ("label", "bidirectional", "paper_row", "model", "optim"))
-        paper_row = m.get("paper_row")
-        return cls(
-            key=name,
-            label=_str(f"{key}.label", m.get("label", name)),
-            bidirectional=_bool(f"{key}.bidirectional", m.get("bidirectional", False)),
-            paper_row=None if paper_row is None else _str(f"{key}.paper_row", paper_row),
-            model=_overrides(f"{key}.model", m.get("model")),
-            optim=_overrides(f"{key}.optim", m.get("optim")),
-        )
+        m = schema.check_keys(m, key, schema.keys(cls))
+        label = schema.check(cls, "label", m.get("label", name), f"{key}.label")
+        return schema.build(cls, m, key, key=name, label=label, **_parse_overrides(m, key))
 
 
-@dataclass(frozen=True)
+def _seeds_problem(seeds: Any) -> str | None:
+    if (
+        not isinstance(seeds, list | tuple)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
+        return f"expected a list of distinct integers >= 0, got {list(seeds) if isinstance(seeds, tuple) else seeds!r}"
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
 class TableConfig:
     """A results table: rows (models) x columns (views), each cell mean +- std over seeds."""
 
-    name: str
-    title: str
-    task: str
-    seeds: tuple[int, ...]
-    columns: tuple[ColumnConfig, ...]
-    rows: tuple[RowConfig, ...]
-    model: dict[str, Any] = field(default_factory=dict)
-    optim: dict[str, Any] = field(default_factory=dict)
+    name: str = derived()
+    title: str = setting(None, doc="the table's title (default: its name)")
+    task: str = setting(choices=TASKS, doc="classification | generalization | editing")
+    seeds: tuple[int, ...] = setting(doc="training seeds of every cell (distinct integers >= 0)")
+    columns: tuple[ColumnConfig, ...] = setting(doc="view name -> column settings, in table order")
+    rows: tuple[RowConfig, ...] = setting(doc="model name -> row settings, in table order")
+    model: dict[str, Any] = _model_overrides()
+    optim: dict[str, Any] = _optim_overrides()
 
     @classmethod
     def from_mapping(cls, key: str, name: str, m: Any) -> TableConfig:
-        allowed = ("title", "task", "seeds", "columns", "rows", "model", "optim")
-        _check_keys(key, m, allowed, ("task", "seeds", "columns", "rows"))
+        m = schema.check_keys(m, key, schema.keys(cls), ("task", "seeds", "columns", "rows"))
         task = m["task"]
         if task not in TASKS:
             raise ConfigError(f"{key}.task", f"{task!r} is not one of {', '.join(TASKS)}")
-        seeds = m["seeds"]
-        if (
-            not isinstance(seeds, list)
-            or not seeds
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
-            or len(set(seeds)) != len(seeds)
-        ):
-            raise ConfigError(f"{key}.seeds", f"expected a list of distinct integers >= 0, got {seeds!r}")
+        problem = _seeds_problem(m["seeds"])
+        if problem:
+            raise ConfigError(f"{key}.seeds", problem)
         for part in ("columns", "rows"):
             if not isinstance(m[part], Mapping) or not m[part]:
                 raise ConfigError(f"{key}.{part}", "expected a non-empty mapping")
@@ -195,15 +158,9 @@ class TableConfig:
             ColumnConfig.from_mapping(f"{key}.columns.{v}", str(v), c) for v, c in m["columns"].items()
         )
         rows = tuple(RowConfig.from_mapping(f"{key}.rows.{r}", str(r), c) for r, c in m["rows"].items())
-        return cls(
-            name=name,
-            title=_str(f"{key}.title", m.get("title", name)),
-            task=task,
-            seeds=tuple(seeds),
-            columns=columns,
-            rows=rows,
-            model=_overrides(f"{key}.model", m.get("model")),
-            optim=_overrides(f"{key}.optim", m.get("optim")),
+        return schema.build(
+            cls, m, key, name=name, title=schema.check(cls, "title", m.get("title", name), f"{key}.title"),
+            task=task, seeds=tuple(m["seeds"]), columns=columns, rows=rows, **_parse_overrides(m, key),
         )
 
     def column(self, view: str) -> ColumnConfig:
@@ -219,32 +176,29 @@ class TableConfig:
         raise KeyError(model)
 
 
+def _device_problem(device: str) -> str | None:
+    if device in ("auto", "cpu", "cuda") or device.startswith("cuda:"):
+        return None
+    return f"expected auto, cpu, cuda or cuda:N, got {device!r}"
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Run-time settings shared by every train job (they do not change results)."""
+    """``training``: run-time settings shared by every train job (they do not change results)."""
 
-    device: str = "auto"
-    checkpoint_every_steps: int = 200
-    gpu: bool = True
+    device: str = setting("auto", check=_device_problem, doc="auto (CUDA when available, else CPU) | cpu | cuda | cuda:N")
+    checkpoint_every_steps: int = setting(
+        200, min=1, doc="resume checkpoint period in optimizer steps (a killed job restarts from it)")
 
     @classmethod
     def from_mapping(cls, key: str, m: Any) -> TrainingConfig:
-        if m is None:
-            return cls()
-        _check_keys(key, m, ("device", "checkpoint_every_steps", "gpu"))
-        device = m.get("device", "auto")
-        if not isinstance(device, str) or not (
-            device in ("auto", "cpu", "cuda") or device.startswith("cuda:")
-        ):
-            raise ConfigError(f"{key}.device", f"expected auto, cpu, cuda or cuda:N, got {device!r}")
-        every = m.get("checkpoint_every_steps", 200)
-        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-            raise ConfigError(f"{key}.checkpoint_every_steps", f"expected an integer >= 1, got {every!r}")
-        return cls(device=device, checkpoint_every_steps=every, gpu=_bool(f"{key}.gpu", m.get("gpu", True)))
+        return schema.build(cls, m, key)
 
 
 @dataclass(frozen=True)
 class ExperimentsConfig:
+    """The EXPERIMENTS section: ``tables`` and ``training``."""
+
     tables: dict[str, TableConfig]
     training: TrainingConfig
 
@@ -268,7 +222,6 @@ class ExperimentsConfig:
 
     def check_presets(self) -> None:
         """Every job's preset exists, fits the table's task, and accepts its overrides."""
-
         for t in self.tables.values():
             for c in t.columns:
                 for r in t.rows:
@@ -280,23 +233,20 @@ class ExperimentsConfig:
                         raise ConfigError(where, err.problem) from None
                     if preset.task != t.task:
                         raise ConfigError(where, f"preset {s['preset']!r} is for {preset.task}, the table is {t.task}")
-                    for part in ("model", "optim"):
-                        try:
-                            getattr(preset, part).override(s[part])
-                        except ConfigError as err:
-                            raise ConfigError(_override_origin(t, c, r, err.key), err.problem) from None
+                    try:
+                        TrainJob.from_settings(dict(s, seed=t.seeds[0]))
+                    except ConfigError as err:
+                        raise ConfigError(_override_origin(t, c, r, err.key), err.problem) from None
 
     def check_views(self, views: Mapping[str, Any]) -> None:
         """Every column names a view defined under ``views`` (else no rule makes its stores)."""
         for t in self.tables.values():
             for c in t.columns:
                 if c.view not in views:
-                    close = difflib.get_close_matches(c.view, [str(v) for v in views], n=1)
-                    hint = f"; did you mean '{close[0]}'?" if close else (
-                        f"; defined views: {', '.join(map(str, views))}" if views else "; 'views' is empty")
+                    hint = schema.suggest(c.view, views, what="view").partition("; ")[2] if views else "'views' is empty"
                     raise ConfigError(
                         f"tables.{t.name}.columns.{c.view}",
-                        f"view '{c.view}' is not defined under 'views'{hint}",
+                        f"view '{c.view}' is not defined under 'views'; {hint}",
                     )
 
     def check_consistent(self) -> None:
@@ -335,10 +285,95 @@ class ExperimentsConfig:
                 continue
         raise ConfigError("tables", f"no table trains task={task} view={view} model={model}")
 
-    def job_settings(self, task: str, view: str, model: str, seed: int) -> str:
-        """Canonical JSON (sorted keys) of everything that determines one train job's result."""
+    def job(self, task: str, view: str, model: str, seed: int) -> TrainJob:
+        """The resolved settings of one train job."""
         t, c, r = self.find(task, view, model)
-        return json.dumps(dict(json.loads(_settings(t, c, r)), seed=int(seed)), sort_keys=True)
+        return TrainJob.from_settings(dict(json.loads(_settings(t, c, r)), seed=int(seed)))
+
+    def job_settings(self, task: str, view: str, model: str, seed: int) -> str:
+        """Canonical JSON (sorted keys) of everything that determines one train job's result: the
+        train rule's ``params`` (:meth:`TrainJob.to_json`)."""
+        return self.job(task, view, model, seed).to_json()
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """The whole config.yaml: DATA (``datasets``, ``views``) and EXPERIMENTS (``tables``,
+    ``training``), validated together when the Snakefile is parsed.
+
+    Beyond each section's own keys, values and ranges, it checks the top-level keys (a misspelt
+    ``trainig:`` would otherwise be ignored and its settings replaced by the defaults), that
+    every ``source: local`` path exists, and that every table column names a defined view.
+    """
+
+    data: DataConfig
+    experiments: ExperimentsConfig
+
+    #: The top-level keys of config.yaml.
+    SECTIONS = ("datasets", "views", "tables", "training")
+
+    @classmethod
+    def from_mapping(cls, config: Any) -> PipelineConfig:
+        config = schema.check_keys(config, "", cls.SECTIONS)
+        check_local_paths(config)
+        data = DataConfig.from_mapping(config)
+        experiments = ExperimentsConfig.from_mapping({k: v for k, v in config.items() if k in ("tables", "training")})
+        experiments.check_views(data.views)
+        return cls(data=data, experiments=experiments)
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """One train job (task, view, preset with overrides, seed), resolved and validated.
+
+    Built from the train rule's ``params`` by :meth:`from_json` (once, in the workflow script) and
+    handed to :func:`scalegmn.train.loop.run_job`. :meth:`settings` is what metrics.json and the
+    checkpoint record (``settings``); :meth:`to_json` is its canonical JSON.
+
+    Attributes:
+        task, view, preset, seed: the job.
+        model_overrides, optim_overrides: the overrides of the preset, as in config.yaml.
+        model, optim: the preset's configurations with the overrides applied.
+    """
+
+    task: str
+    view: str
+    preset: str
+    seed: int
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    optim_overrides: dict[str, Any] = field(default_factory=dict)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> TrainJob:
+        """The job of a settings mapping (:meth:`settings`); ConfigError naming a bad key."""
+        schema.check_keys(settings, "settings", ("task", "view", "preset", "seed", "model", "optim"),
+                          ("task", "view", "preset", "seed"))
+        task = schema.choice(settings["task"], "settings.task", TASKS)
+        preset = get_preset(settings["preset"])
+        model = dict(settings.get("model") or {})
+        optim = dict(settings.get("optim") or {})
+        return cls(
+            task=task, view=str(settings["view"]), preset=preset.name, seed=int(settings["seed"]),
+            model_overrides=model, optim_overrides=optim,
+            model=preset.model.override(model), optim=preset.optim.override(optim),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainJob:
+        """The job of the train rule's ``params.settings`` (:meth:`to_json`)."""
+        return cls.from_settings(json.loads(text))
+
+    def settings(self) -> dict[str, Any]:
+        """The job as config.yaml states it: task, view, preset, seed and the overrides (keys in
+        sorted order, as :meth:`to_json` writes them)."""
+        return {"model": self.model_overrides, "optim": self.optim_overrides, "preset": self.preset,
+                "seed": self.seed, "task": self.task, "view": self.view}
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys) of :meth:`settings`; it also fingerprints resume files."""
+        return json.dumps(self.settings(), sort_keys=True)
 
 
 def _flat_keys(mapping: Mapping[str, Any], prefix: str = "") -> set[str]:

@@ -38,8 +38,9 @@ import torch
 from scalegmn.data.cache import load_split
 from scalegmn.errors import DataError
 from scalegmn.models.metanetworks import build_model, count_parameters
-from scalegmn.models.presets import OptimConfig, get_preset
+from scalegmn.models.presets import OptimConfig
 from scalegmn.train import editing
+from scalegmn.train.experiments import TrainJob
 from scalegmn.train.metrics import (
     SELECTION,
     classification_metrics,
@@ -507,15 +508,6 @@ def _rounded(t: torch.Tensor) -> list[float]:
     return [float(f"{v:.4g}") for v in t.tolist()]
 
 
-def resolve_preset(settings: Mapping[str, Any]):
-    """(ModelConfig, OptimConfig) of a job: the named preset with the job's overrides."""
-
-    preset = get_preset(settings["preset"])
-    model_cfg = preset.model.override(settings.get("model") or {})
-    optim_cfg = preset.optim.override(settings.get("optim") or {})
-    return model_cfg, optim_cfg
-
-
 def n_outputs_for(task: str, splits: Mapping[str, Any]) -> int:
     """Classes (classification) from the store, else from the labels seen; 1 otherwise."""
     if task != "classification":
@@ -526,7 +518,7 @@ def n_outputs_for(task: str, splits: Mapping[str, Any]) -> int:
 
 
 def run_job(
-    settings_json: str,
+    job: TrainJob,
     stores: Mapping[str, str | Path],
     outputs: JobOutputs,
     *,
@@ -536,8 +528,8 @@ def run_job(
 ) -> dict[str, Any]:
     """Train one (task, view, model, seed) job from cached stores and write its outputs."""
 
-    settings = json.loads(settings_json)
-    task, seed = settings["task"], int(settings["seed"])
+    settings_json, settings = job.to_json(), job.settings()
+    task, seed = job.task, job.seed
     seed_everything(seed)
     dev = resolve_device(device)
     log.info("job %s on %s (torch %s, %d threads)", settings_json, dev, torch.__version__, torch.get_num_threads())
@@ -545,7 +537,7 @@ def run_job(
     if env:
         log.info("environment: %s", env)
 
-    model_cfg, optim_cfg = resolve_preset(settings)
+    model_cfg, optim_cfg = job.model, job.optim
     splits = {name: load_split(stores[name]) for name in ("train", "val", "test")}
     for name, s in splits.items():
         log.info("%s: %d networks from %s", name, s.size, stores[name])
@@ -631,7 +623,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu"):
         raise DataError(path, f"not a readable checkpoint ({_load_problem(err)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != "scalegmn-checkpoint/1":
         raise DataError(path, "not a scalegmn checkpoint (expected best.pt written by the train rule)")
-    model_cfg, _ = resolve_preset(ckpt["settings"])
+    model_cfg = TrainJob.from_settings(ckpt["settings"]).model
     spec = NetworkSpec.from_dict(ckpt["spec"])
     model = build_model(model_cfg, spec, task=ckpt["task"], n_outputs=ckpt["n_outputs"])
     model.load_state_dict(ckpt["model_state"])

@@ -17,11 +17,10 @@ import math
 import numpy as np
 import torch
 
-SELECTION: dict[str, tuple[str, str]] = {
-    "classification": ("accuracy", ">="),
-    "generalization": ("kendall_tau", ">="),
-    "editing": ("mse", "<"),
-}
+from scalegmn.vocabulary import TASK_METRICS
+
+#: task -> (metric, comparison that makes a later evaluation the selected one), from the vocabulary.
+SELECTION: dict[str, tuple[str, str]] = {task: (m.name, m.selection) for task, m in TASK_METRICS.items()}
 
 
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:

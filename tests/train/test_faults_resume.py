@@ -14,6 +14,7 @@ import torch
 from scalegmn.cli import main
 from scalegmn.errors import DataError
 from scalegmn.models.presets import OptimConfig
+from scalegmn.train.experiments import TrainJob
 from scalegmn.train.loop import JobOutputs, SimulatedKill, fit, load_checkpoint, run_job
 
 from .conftest import write_job_stores
@@ -99,7 +100,7 @@ def _run(job_dir, stores, **env):
                            "model": {"kind": "mlp", "d_hid": 8},
                            "optim": {"epochs": 2, "batch_size": 8, "warmup_steps": 2}}, sort_keys=True)
     out = JobOutputs(job_dir / "metrics.json", job_dir / "history.csv", job_dir / "best.pt")
-    return run_job(settings, stores, out, resume_path=job_dir / ".resume" / "last.pt", device="cpu",
+    return run_job(TrainJob.from_json(settings), stores, out, resume_path=job_dir / ".resume" / "last.pt", device="cpu",
                    checkpoint_every_steps=1), out
 
 

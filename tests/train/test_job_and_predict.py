@@ -12,6 +12,7 @@ import torch
 from scalegmn.cli import main
 from scalegmn.data.formats import mnist_inr
 from scalegmn.errors import DataError
+from scalegmn.train.experiments import TrainJob
 from scalegmn.train.loop import JobOutputs, run_job
 from scalegmn.weightspace.network import unstack
 
@@ -28,7 +29,7 @@ def _job(tmp_path, stores, task, preset, model):
                            "optim": {"epochs": 2, "batch_size": 8, "warmup_steps": 2}}, sort_keys=True)
     out = JobOutputs(tmp_path / "metrics.json", tmp_path / "history.csv", tmp_path / "best.pt")
     resume = tmp_path / ".resume" / "last.pt"
-    metrics = run_job(settings, stores, out, resume_path=resume, device="cpu", checkpoint_every_steps=2)
+    metrics = run_job(TrainJob.from_json(settings), stores, out, resume_path=resume, device="cpu", checkpoint_every_steps=2)
     return metrics, out, resume
 
 

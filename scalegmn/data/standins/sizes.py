@@ -9,16 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from scalegmn.errors import ConfigError
+from scalegmn.vocabulary import DATASET_ROOTS, DATASETS
 
-STANDINS = ("mnist_inr", "fmnist_inr", "cifar10_inr", "cifar10_gs", "svhn_gs")
-
-_ROOT_NAMES = {
-    "mnist_inr": "mnist-inrs",
-    "fmnist_inr": "fmnist_inrs",
-    "cifar10_inr": "siren_cifar_wts",
-    "cifar10_gs": "cifar10",
-    "svhn_gs": "svhn_cropped",
-}
+STANDINS = DATASETS
 
 #: Counts per size and zoo. Keys:
 #:   mnist_inr / fmnist_inr: ``n_train``, ``n_test`` (INRs per split), ``fit_steps`` (most Adam
@@ -58,7 +51,7 @@ SIZES: dict[str, dict[str, dict[str, int]]] = {
 def default_root_name(name: str) -> str:
     """Folder name of a stand-in's dataset root, as the real archive extracts."""
     _check_name(name)
-    return _ROOT_NAMES[name]
+    return DATASET_ROOTS[name]
 
 
 def _check_name(name: str) -> None:
