@@ -39,6 +39,7 @@ def setting(
     max: float | None = None,  # noqa: A002
     max_open: bool = False,
     check: Callable[[Any], str | None] | None = None,
+    keys_of: type | None = None,
     default_factory: Any = dataclasses.MISSING,
 ) -> Any:
     """A config key: a dataclass field with its documentation and constraints.
@@ -50,10 +51,12 @@ def setting(
         min: the smallest allowed number (inclusive).
         max: the largest allowed number (inclusive, exclusive with ``max_open``).
         check: further rule: returns what is wrong with a value, or None.
+        keys_of: the value is a mapping of overrides of this section's keys (documentation).
         default_factory: as :func:`dataclasses.field`.
     """
     meta = {"doc": doc, "choices": tuple(choices) if choices is not None else None,
-            "min": min, "max": max, "max_open": max_open, "check": check}
+            "min": min, "max": max, "max_open": max_open, "check": check,
+            "keys_of": keys_of}
     return dataclasses.field(default=default, default_factory=default_factory, metadata=meta)
 
 
@@ -274,7 +277,7 @@ def describe(cls: type, prefix: str = "") -> Iterator[KeyDoc]:
     hints = _hints(cls)
     for f in config_fields(cls):
         hint = hints[f.name]
-        section = next((t for t in _types(hint) if dataclasses.is_dataclass(t)), None)
+        section = f.metadata.get("keys_of") or next((t for t in _types(hint) if dataclasses.is_dataclass(t)), None)
         key = join(prefix, f.name)
         if section is not None:
             yield from describe(section, key)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scalegmn import schema
-from scalegmn.data.config import DataConfig, check_local_paths
+from scalegmn.data.config import DataConfig, DatasetConfig, ViewConfig, check_local_paths
 from scalegmn.errors import ConfigError
 from scalegmn.models.presets import ModelConfig, OptimConfig, get_preset
 from scalegmn.schema import derived, setting
@@ -71,11 +71,13 @@ def merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _model_overrides() -> Any:
-    return setting(default_factory=dict, doc="overrides of the preset's model keys (scalegmn.models.presets.ModelConfig)")
+    return setting(default_factory=dict, keys_of=ModelConfig,
+                   doc="overrides of the preset's model keys (scalegmn.models.presets.ModelConfig)")
 
 
 def _optim_overrides() -> Any:
-    return setting(default_factory=dict, doc="overrides of the preset's optim keys (scalegmn.models.presets.OptimConfig)")
+    return setting(default_factory=dict, keys_of=OptimConfig,
+                   doc="overrides of the preset's optim keys (scalegmn.models.presets.OptimConfig)")
 
 
 def _parse_overrides(m: Mapping[str, Any], where: str) -> dict[str, dict[str, Any]]:
@@ -139,6 +141,9 @@ class TableConfig:
     seeds: tuple[int, ...] = setting(doc="training seeds of every cell (distinct integers >= 0)")
     columns: tuple[ColumnConfig, ...] = setting(doc="view name -> column settings, in table order")
     rows: tuple[RowConfig, ...] = setting(doc="model name -> row settings, in table order")
+
+    #: ``columns`` and ``rows`` are mappings of named entries (see :meth:`PipelineConfig.describe`).
+    ENTRIES = {"columns": ("<view>", ColumnConfig), "rows": ("<model>", RowConfig)}
     model: dict[str, Any] = _model_overrides()
     optim: dict[str, Any] = _optim_overrides()
 
@@ -320,6 +325,26 @@ class PipelineConfig:
         experiments = ExperimentsConfig.from_mapping({k: v for k, v in config.items() if k in ("tables", "training")})
         experiments.check_views(data.views)
         return cls(data=data, experiments=experiments)
+
+    @classmethod
+    def describe(cls) -> list[schema.KeyDoc]:
+        """Every key of config.yaml with its type, default and doc; named entries appear as
+        ``<dataset>``, ``<view>``, ``<table>``, ``<model>`` (e.g. ``tables.<table>.rows.<model>.label``)."""
+        out = [
+            *(d for d in schema.describe(DatasetConfig, "datasets.<dataset>")),
+            schema.KeyDoc("datasets.<dataset>.local.path", "str", None,
+                          "source local: the archive, the extracted dataset root, or a folder holding it", None),
+            *schema.describe(ViewConfig, "views.<view>"),
+            *schema.describe(TrainingConfig, "training"),
+        ]
+        for d in schema.describe(TableConfig, "tables.<table>"):
+            part = d.key.rpartition(".")[2]
+            if part in TableConfig.ENTRIES:
+                name, section = TableConfig.ENTRIES[part]
+                out.extend(schema.describe(section, f"{d.key}.{name}"))
+            else:
+                out.append(d)
+        return out
 
 
 @dataclass(frozen=True)
