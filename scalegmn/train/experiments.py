@@ -322,8 +322,8 @@ class PipelineConfig:
         config = schema.check_keys(config, "", cls.SECTIONS)
         check_local_paths(config)
         data = DataConfig.from_mapping(config)
-        experiments = ExperimentsConfig.from_mapping({k: v for k, v in config.items() if k in ("tables", "training")})
-        experiments.check_views(data.views)
+        sections = {k: v for k, v in config.items() if k in ("tables", "training")}
+        experiments = ExperimentsConfig.from_mapping({**sections, "views": data.views})  # views: cross-checked
         return cls(data=data, experiments=experiments)
 
     @classmethod
