@@ -436,6 +436,32 @@ def download_all(
     return out_dir
 
 
+def download_summary(name: str, events: list[dict], log_path: str | Path) -> str | None:
+    """One console line on what the job log holds about a download, or None when it went plainly.
+
+    Args:
+        name: the dataset's name, which starts the line.
+        events: the ``events`` list filled by :func:`download_all` (retries and resumes).
+        log_path: the job log the line points to for details.
+
+    Returns:
+        e.g. ``"mnist_inr: download 2 retries (6 s of backoff; last: ...); details in <log>"``.
+    """
+    retries = [e for e in events if e["event"] == "retry"]
+    resumes = [e for e in events if e["event"] == "resume"]
+    parts = []
+    if retries:
+        waited = sum(e["wait"] for e in retries)
+        parts.append(f"{len(retries)} {'retry' if len(retries) == 1 else 'retries'} "
+                     f"({waited:.0f} s of backoff; last: {retries[-1]['reason']})")
+    if resumes:
+        mb = sum(e["offset"] for e in resumes) / 1e6
+        parts.append(f"resumed {len(resumes)} time(s), {mb:.1f} MB not fetched again")
+    if not parts:
+        return None
+    return f"{name}: download {', '.join(parts)}; details in {log_path}"
+
+
 # ---------------------------------------------------------------------------------------------
 # extraction
 
