@@ -21,4 +21,4 @@ rule table:
     conda:
         "../envs/scalegmn-cpu.yaml"
     script:
-        "../workflow_scripts/assemble_table.py"
+        "../workflow_scripts/table.py"
