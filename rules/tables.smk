@@ -13,6 +13,8 @@ rule table:
         ),
     log:
         "results/logs/table/{table}.log",
+    benchmark:
+        "results/benchmarks/table/{table}.tsv"
     params:
         table=get_table_config,
         jobs=get_table_jobs,
