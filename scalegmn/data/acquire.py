@@ -116,6 +116,7 @@ def file_name_for(url: str, index: int) -> str:
 
 
 def sha256_of(path: str | Path, block: int = 1 << 20) -> str:
+    """Hex SHA-256 of the file at ``path``, read ``block`` bytes at a time."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(block):
@@ -322,11 +323,16 @@ def download(
     """Download ``url`` to ``dest``, verified.
 
     Args:
+        url: the URL to fetch.
+        dest: the file to write; ``dest.part`` holds the bytes in progress.
         sha256: expected checksum, or None to skip that check.
         archive: the file must be an intact archive (default: unless the URL ends .csv/.json/.txt).
         archive_type: auto, or the declared type (zip, tar, tar.gz, tar.xz) the file must have.
         retries: attempts for transient failures (HTTP 5xx/429, refused, broken or truncated
             bodies); each retry resumes with ``Range`` and waits ``backoff * 2**attempt`` seconds.
+        backoff: base wait in seconds between retries (see ``retries``).
+        timeout: socket timeout in seconds of each request.
+        block: bytes read and written at a time.
         key: the config key of these settings, named in messages (``datasets.<name>.download``).
         events: a list that gets one dict per retry and per resume (for a summary line).
 
