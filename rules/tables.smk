@@ -13,6 +13,8 @@ rule table:
         ),
     log:
         "results/logs/table/{table}.log",
+    benchmark:
+        "results/benchmarks/table/{table}.tsv"
     params:
         table=get_table_config,
         jobs=get_table_jobs,
@@ -21,4 +23,4 @@ rule table:
     conda:
         "../envs/scalegmn-cpu.yaml"
     script:
-        "../workflow_scripts/assemble_table.py"
+        "../workflow_scripts/table.py"

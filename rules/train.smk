@@ -29,4 +29,4 @@ rule train:
     conda:
         "../envs/scalegmn-cpu.yaml"
     script:
-        "../workflow_scripts/train_model.py"
+        "../workflow_scripts/train.py"

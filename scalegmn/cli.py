@@ -14,6 +14,7 @@ import sys
 
 from scalegmn import __version__
 from scalegmn.errors import ScaleGMNError
+from scalegmn.logs import FORMAT
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "standins": ("scalegmn.data.standins.command", "build the offline stand-in zoos in the real formats"),
@@ -26,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser and one (still empty) subparser per subcommand."""
     parser = argparse.ArgumentParser(
         prog="scalegmn",
         description="Scale Equivariant Graph Metanetworks: tools around the Snakemake pipeline.",
@@ -41,6 +43,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``scalegmn COMMAND ...`` and return the exit status (2 on a ScaleGMNError)."""
     argv = sys.argv[1:] if argv is None else argv
     parser, subparsers = build_parser()
     # The subcommand is the first word naming one; its module then adds its own arguments
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=FORMAT,
     )
     try:
         return int(module.run(args) or 0)

@@ -50,6 +50,7 @@ def setting(
         choices: the allowed values, if it is a choice.
         min: the smallest allowed number (inclusive).
         max: the largest allowed number (inclusive, exclusive with ``max_open``).
+        max_open: ``max`` itself is not allowed.
         check: further rule: returns what is wrong with a value, or None.
         keys_of: the value is a mapping of overrides of this section's keys (documentation).
         default_factory: as :func:`dataclasses.field`.

@@ -5,28 +5,23 @@ is listed with its reason in quarantine.tsv and the job log.
 """
 
 import json
-import logging
 import sys
 from pathlib import Path
 
 from scalegmn.data.ingest import ingest_dataset
+from scalegmn.logs import configure
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,  # noqa: F821
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-try:
-    p = json.loads(snakemake.params.ingest)  # noqa: F821
+with configure(snakemake.log[0]):
+    p = json.loads(snakemake.params.ingest)
     summary = ingest_dataset(
-        Path(snakemake.input.raw) / p["root"],  # noqa: F821
-        snakemake.output.table,  # noqa: F821
-        snakemake.output.quarantine,  # noqa: F821
+        Path(snakemake.input.raw) / p["root"],
+        snakemake.output.table,
+        snakemake.output.quarantine,
         dataset=p["dataset"],
         fmt=p["fmt"],
         on_bad_file=p["on_bad_file"],
     )
-except Exception as err:  # the one-line reason goes to the job log too
-    logging.getLogger("scalegmn").error("%s", err)
-    raise
 if summary["quarantined"]:
     n = summary["quarantined"]
     print(f"{p['dataset']}: {n} of {n + summary['n_networks']} networks quarantined (on_bad_file: skip); "
-          f"reasons in {snakemake.output.quarantine}", file=sys.stderr, flush=True)  # noqa: F821
+          f"reasons in {snakemake.output.quarantine}", file=sys.stderr, flush=True)

@@ -1,1 +1,33 @@
-"""."""
+"""Data stages of the pipeline, in the order the rules of ``rules/data.smk`` run them.
+
+- :mod:`~scalegmn.data.config`: the DATA section of ``config.yaml``, validated at parse time;
+- :mod:`~scalegmn.data.acquire`: download (verified), extract, or link a dataset into ``raw/``
+  (rules ``download_dataset``, ``extract_dataset``); :mod:`~scalegmn.data.standins` builds
+  offline stand-ins in the real formats instead (rule ``build_standin``);
+- :mod:`~scalegmn.data.formats`: readers and writers of every weight-zoo file format;
+- :mod:`~scalegmn.data.ingest`: read every network file once into one weight table (rule
+  ``ingest_dataset``), stored by :mod:`~scalegmn.data.weight_table`;
+- :mod:`~scalegmn.data.splits`: train/val/test row indices with the official semantics (rule
+  ``make_splits``);
+- :mod:`~scalegmn.data.canonicalize`: canonicalization with function preservation checked
+  (rule ``canonicalize_dataset``);
+- :mod:`~scalegmn.data.augment`: train-only augmentation under random symmetries;
+- :mod:`~scalegmn.data.cache`: the zarr stores of each view, and the loader training reads
+  them with (rule ``build_cache``).
+
+The Snakefile imports ``config`` and ``acquire`` when it is parsed, so this ``__init__`` imports
+no submodule (several import torch).
+"""
+
+__all__ = [
+    "acquire",
+    "augment",
+    "cache",
+    "canonicalize",
+    "config",
+    "formats",
+    "ingest",
+    "splits",
+    "standins",
+    "weight_table",
+]

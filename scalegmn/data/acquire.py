@@ -116,6 +116,7 @@ def file_name_for(url: str, index: int) -> str:
 
 
 def sha256_of(path: str | Path, block: int = 1 << 20) -> str:
+    """Hex SHA-256 of the file at ``path``, read ``block`` bytes at a time."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(block):
@@ -322,11 +323,16 @@ def download(
     """Download ``url`` to ``dest``, verified.
 
     Args:
+        url: the URL to fetch.
+        dest: the file to write; ``dest.part`` holds the bytes in progress.
         sha256: expected checksum, or None to skip that check.
         archive: the file must be an intact archive (default: unless the URL ends .csv/.json/.txt).
         archive_type: auto, or the declared type (zip, tar, tar.gz, tar.xz) the file must have.
         retries: attempts for transient failures (HTTP 5xx/429, refused, broken or truncated
             bodies); each retry resumes with ``Range`` and waits ``backoff * 2**attempt`` seconds.
+        backoff: base wait in seconds between retries (see ``retries``).
+        timeout: socket timeout in seconds of each request.
+        block: bytes read and written at a time.
         key: the config key of these settings, named in messages (``datasets.<name>.download``).
         events: a list that gets one dict per retry and per resume (for a summary line).
 
@@ -434,6 +440,32 @@ def download_all(
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(work, out_dir)
     return out_dir
+
+
+def download_summary(name: str, events: list[dict], log_path: str | Path) -> str | None:
+    """One console line on what the job log holds about a download, or None when it went plainly.
+
+    Args:
+        name: the dataset's name, which starts the line.
+        events: the ``events`` list filled by :func:`download_all` (retries and resumes).
+        log_path: the job log the line points to for details.
+
+    Returns:
+        e.g. ``"mnist_inr: download 2 retries (6 s of backoff; last: ...); details in <log>"``.
+    """
+    retries = [e for e in events if e["event"] == "retry"]
+    resumes = [e for e in events if e["event"] == "resume"]
+    parts = []
+    if retries:
+        waited = sum(e["wait"] for e in retries)
+        parts.append(f"{len(retries)} {'retry' if len(retries) == 1 else 'retries'} "
+                     f"({waited:.0f} s of backoff; last: {retries[-1]['reason']})")
+    if resumes:
+        mb = sum(e["offset"] for e in resumes) / 1e6
+        parts.append(f"resumed {len(resumes)} time(s), {mb:.1f} MB not fetched again")
+    if not parts:
+        return None
+    return f"{name}: download {', '.join(parts)}; details in {log_path}"
 
 
 # ---------------------------------------------------------------------------------------------

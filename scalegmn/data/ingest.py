@@ -54,12 +54,14 @@ class Quarantine:
         self.items: list[tuple[str, str]] = []
 
     def bad(self, err: DataError) -> None:
+        """Record a bad item (``skip``: logged as quarantined) or raise ``err`` (``error``)."""
         if self.policy == "error":
             raise err
         logger.warning("quarantined %s", err)
         self.items.append((err.path, err.problem))
 
     def write(self, path: str | Path) -> None:
+        """Write ``quarantine.tsv``: a tab-separated ``path``, ``reason`` header, one line per bad item."""
         lines = ["path\treason"] + [f"{p}\t{' '.join(r.split())}" for p, r in self.items]
         with atomic_write(path) as tmp:
             tmp.write_text("\n".join(lines) + "\n")
@@ -130,6 +132,11 @@ def _images_for(root: Path, dataset: str, splits: list[str], ids: list[int]) -> 
 
 
 def ingest_mnist(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableWriter, dict, dict]:
+    """Ingest an MNIST-INR root; extras hold the source digits when found.
+
+    Returns:
+        ``(writer, extras, attrs)``, as every ingester of :data:`INGESTERS`.
+    """
     writer, seen = _ingest_files(
         mnist_inr.list_files(root), mnist_inr.read_network,
         lambda x: {"split": x.meta["split"], "image_id": int(x.meta["image_id"])}, quarantine, out, root)
@@ -141,6 +148,11 @@ def ingest_mnist(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableWr
 
 
 def ingest_fmnist(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableWriter, dict, dict]:
+    """Ingest an FMNIST-INR root; attrs hold the official splits, extras the source images.
+
+    Returns:
+        ``(writer, extras, attrs)``, as every ingester of :data:`INGESTERS`.
+    """
     writer, seen = _ingest_files(
         fmnist_inr.list_files(root), fmnist_inr.read_network,
         lambda x: {"split": x.meta["split"], "image_id": int(x.meta["index"]),
@@ -156,6 +168,11 @@ def ingest_fmnist(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableW
 
 
 def ingest_cifar(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableWriter, dict, dict]:
+    """Ingest a CIFAR10-INR root, the augmented copies included.
+
+    Returns:
+        ``(writer, extras, attrs)``; attrs name the aug copies.
+    """
     files = list(cifar_inr.list_files(root))
     copies = cifar_inr.list_aug_copies(root)
     logger.info("%d base files and %d aug copies", len(files), len(copies))
@@ -169,6 +186,11 @@ def ingest_cifar(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableWr
 
 
 def ingest_zoo(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableWriter, dict, dict]:
+    """Ingest a Small CNN Zoo root: the runs' final step (86) only, with test accuracy.
+
+    Returns:
+        ``(writer, extras, attrs)``; extras hold the NFN split permutation.
+    """
     layout = cnn_zoo.read_layout(root)
     metrics = cnn_zoo.read_metrics(root)
     weights = cnn_zoo.open_weights(root, layout=layout, metrics=metrics)

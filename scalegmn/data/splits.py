@@ -37,6 +37,7 @@ def _rows(a) -> list[int]:
 
 
 def mnist_splits(table: WeightTable, seed: int) -> dict:
+    """MNIST-INR splits: sorted paths, ``training`` -> train, ``testing`` -> test, seeded val."""
     order = np.argsort(table.columns["source"], kind="stable")
     split = table.columns["split"]
     train = order[np.isin(split[order], ("training", "train"))]
@@ -51,6 +52,7 @@ def mnist_splits(table: WeightTable, seed: int) -> dict:
 
 
 def fmnist_splits(table: WeightTable, seed: int) -> dict:
+    """FMNIST-INR splits: the archive's ``splits.json``, else :func:`mnist_splits`."""
     official = table.attrs.get("official_splits")
     if not official:
         logger.warning("no splits.json in the FMNIST root: using the MNIST procedure")
@@ -68,6 +70,7 @@ def fmnist_splits(table: WeightTable, seed: int) -> dict:
 
 
 def cifar_splits(table: WeightTable) -> dict:
+    """CIFAR10-INR splits by global idx (45000/50000 of 60000), with the train rows of each aug copy."""
     idx, aug = table.columns["idx"], table.columns["aug"]
     base = np.flatnonzero(aug == -1)
     n = int(idx[base].max()) + 1 if base.size else 0
@@ -90,6 +93,7 @@ def cifar_splits(table: WeightTable) -> dict:
 
 
 def zoo_splits(table: WeightTable) -> dict:
+    """Small CNN Zoo splits: the NFN split CSV order, test = second half, 80/20 train/val."""
     perm = table.extras["split_perm"]
     where = {int(r): i for i, r in enumerate(table.columns["zoo_row"])}
     # Reorder by the split CSV, keep final checkpoints (the rows of the table), duplicates kept.
@@ -124,6 +128,7 @@ def make_splits(table: WeightTable, *, seed: int = 0) -> dict:
 
 
 def write_splits(path: str | Path, splits: dict) -> None:
+    """Write ``splits`` as sorted-key JSON to ``path`` (atomically)."""
     with atomic_write(path) as tmp:
         tmp.write_text(json.dumps(splits, sort_keys=True))
 

@@ -41,6 +41,7 @@ LAZY_ALLOWED = ("matplotlib", "scipy", "sklearn", "torch_geometric")
 
 @dataclass(frozen=True)
 class Import:
+    """One import statement of the package: who imports what, where, and whether inside a function."""
     source: str  # importing module, dotted
     target: str  # imported module, dotted
     line: int
@@ -48,10 +49,12 @@ class Import:
 
 
 def package_root() -> Path:
+    """The ``scalegmn/`` folder this module belongs to."""
     return Path(__file__).resolve().parents[1]
 
 
 def module_name(path: Path, root: Path) -> str:
+    """The dotted module name of ``path`` (a package's ``__init__.py`` names the package)."""
     parts = list(path.relative_to(root.parent).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts = parts[:-1]
@@ -94,6 +97,7 @@ def _imports(module: str, path: Path, modules: dict[str, Path]) -> Iterator[Impo
 
 
 def layer(module: str) -> int:
+    """The layer of a dotted module name (:data:`LAYERS`); KeyError for a folder not listed."""
     parts = module.split(".")
     key = parts[1] if len(parts) > 1 else "__init__"
     if key not in LAYERS:
@@ -164,6 +168,7 @@ def violations(root: Path | None = None) -> list[str]:
 
 
 def main() -> int:
+    """Print every violation and a summary line; exit status 1 if there is any."""
     problems = violations()
     for line in problems:
         print(line)

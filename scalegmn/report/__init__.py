@@ -1,1 +1,10 @@
-"""."""
+"""Report: the results tables and figures, as rule ``table`` assembles them, and inspection.
+
+- :mod:`~scalegmn.report.tables`: a results table (CSV, Markdown, figures) from the train
+  jobs' ``metrics.json`` and ``history.csv`` (``scalegmn verify`` checks one is up to date);
+- :mod:`~scalegmn.report.paper`: the numbers the ScaleGMN paper reports, shown beside ours;
+- :mod:`~scalegmn.report.editing_figure`: table 3's figure of INRs before and after editing;
+- :mod:`~scalegmn.report.inspection`: what a cached store holds (``scalegmn inspect``).
+"""
+
+__all__ = ["editing_figure", "inspection", "paper", "tables"]

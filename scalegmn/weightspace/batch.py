@@ -34,9 +34,11 @@ class WeightBatch:
 
     @property
     def size(self) -> int:
+        """Number of networks in the batch."""
         return int(self.net.batch_shape[0])
 
     def to(self, device: torch.device | str) -> WeightBatch:
+        """A copy with every tensor moved to ``device`` (non-blocking)."""
         def move(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.to(device, non_blocking=True)
 

@@ -20,6 +20,7 @@ from scalegmn.weightspace.network import Network, NetworkSpec
 
 
 def activate(z: torch.Tensor, activation: str, omega0: float) -> torch.Tensor:
+    """Apply the named activation elementwise: ``sin(omega0 * z)`` for ``"sine"``."""
     if activation == "sine":
         return torch.sin(omega0 * z)
     if activation == "relu":

@@ -46,18 +46,22 @@ class GraphTopology:
 
     @property
     def n_nodes(self) -> int:
+        """Number of nodes N: one per neuron (channel), inputs included."""
         return self.spec.n_nodes
 
     @property
     def n_edges(self) -> int:
+        """Number of edges E: one per weight (per kernel for conv layers)."""
         return self.spec.n_edges
 
     @property
     def n_node_types(self) -> int:
+        """Number of distinct node types (the largest type id + 1)."""
         return int(self.node_type.max()) + 1
 
     @property
     def n_edge_types(self) -> int:
+        """Number of distinct edge types (the largest type id + 1)."""
         return int(self.edge_type.max()) + 1
 
     @property

@@ -84,18 +84,22 @@ class NetworkSpec:
 
     @property
     def n_layers(self) -> int:
+        """Number of layers L (weight matrices or conv kernels)."""
         return len(self.layout) - 1
 
     @property
     def n_nodes(self) -> int:
+        """Number of neurons (channels), inputs included: the graph's nodes."""
         return sum(self.layout)
 
     @property
     def n_edges(self) -> int:
+        """Number of neuron-to-neuron connections: the graph's edges."""
         return sum(a * b for a, b in zip(self.layout[:-1], self.layout[1:], strict=True))
 
     @property
     def is_cnn(self) -> bool:
+        """Whether any layer is a conv layer."""
         return "conv" in self.layer_kinds
 
     @property
@@ -107,27 +111,32 @@ class NetworkSpec:
         return acts.pop()
 
     def weight_shape(self, layer: int) -> tuple[int, ...]:
+        """Shape of layer ``layer``'s weight: ``(out, in)`` or ``(out, in, kh, kw)``."""
         out, inp = self.layout[layer + 1], self.layout[layer]
         if self.layer_kinds[layer] == "conv":
             return (out, inp, *self.kernel_size)
         return (out, inp)
 
     def bias_shape(self, layer: int) -> tuple[int, ...]:
+        """Shape of layer ``layer``'s bias: ``(out,)``."""
         return (self.layout[layer + 1],)
 
     @property
     def num_params(self) -> int:
+        """Number of scalar parameters (every weight and bias)."""
         return sum(
             math.prod(self.weight_shape(i)) + math.prod(self.bias_shape(i))
             for i in range(self.n_layers)
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The spec as a JSON-serialisable dict (tuples become lists)."""
         d = dataclasses.asdict(self)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NetworkSpec:
+        """The spec that :meth:`to_dict` wrote."""
         return cls(**d)
 
     def key(self) -> str:
@@ -191,6 +200,7 @@ class Network:
 
     @property
     def batch_shape(self) -> torch.Size:
+        """The leading batch dimensions shared by every tensor (``()`` for one network)."""
         return self.biases[0].shape[:-1]
 
     def validate(self) -> None:
@@ -214,12 +224,15 @@ class Network:
                     )
 
     def params(self) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+        """``(weights, biases)``, each a tuple with one tensor per layer."""
         return self.weights, self.biases
 
     def replace(self, **changes: Any) -> Network:
+        """A copy with the given fields replaced (validated again)."""
         return dataclasses.replace(self, **changes)
 
     def to(self, dtype: torch.dtype | None = None, device: Any = None) -> Network:
+        """A copy with every tensor moved to ``device`` and/or cast to ``dtype``."""
         return self.replace(
             weights=tuple(w.to(device=device, dtype=dtype) for w in self.weights),
             biases=tuple(b.to(device=device, dtype=dtype) for b in self.biases),

@@ -50,6 +50,7 @@ def flatten_output(out) -> torch.Tensor:
 
 
 def relative_change(a, b) -> float:
+    """``|a - b| / |a|`` of two model outputs (see :func:`flatten_output`)."""
     a, b = flatten_output(a), flatten_output(b)
     return float((a - b).norm() / a.norm().clamp_min(1e-300))
 

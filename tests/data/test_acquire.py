@@ -230,3 +230,13 @@ def test_local_folder_is_linked(tmp_path):
     src.mkdir(parents=True)
     root = acquire.prepare_raw({"name": "mnist_inr", "source": "local", "path": str(src)}, tmp_path / "raw")
     assert root.resolve() == src.resolve()
+
+
+def test_download_summary_sums_retries_and_resumes_in_one_line():
+    assert acquire.download_summary("mnist_inr", [], "job.log") is None
+    events = [{"event": "retry", "wait": 2.0, "reason": "HTTP 503"},
+              {"event": "retry", "wait": 4.0, "reason": "HTTP 500"},
+              {"event": "resume", "offset": 2_500_000}]
+    assert acquire.download_summary("mnist_inr", events, "job.log") == (
+        "mnist_inr: download 2 retries (6 s of backoff; last: HTTP 500), "
+        "resumed 1 time(s), 2.5 MB not fetched again; details in job.log")

@@ -140,7 +140,7 @@ def test_canonicalization_change_reruns_only_that_zoo_from_canonicalize_on(workf
 
 def test_model_code_change_makes_training_out_of_date(workflow):
     wd, _ = workflow
-    models = wd / "scalegmn" / "models.py"
+    models = wd / "scalegmn" / "models" / "metanetworks.py"
     original = models.read_text()
     models.write_text(original + "\n# a change to the model code\n")
     try:

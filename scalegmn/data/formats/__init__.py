@@ -9,9 +9,28 @@ One module per on-disk format (datasets.md §1-§4, §8); each reads files into
 - :mod:`~scalegmn.data.formats.cnn_zoo`: the Small CNN Zoo (``weights.npy``, ``layout.csv``,
   ``metrics.csv.gz``, NFN split CSVs);
 - :mod:`~scalegmn.data.formats.mnist_images`: torchvision's raw idx image/label files;
-- :mod:`~scalegmn.data.formats.detect`: which format a dataset root holds.
+- :mod:`~scalegmn.data.formats.detect`: which format a dataset root holds;
+- :mod:`~scalegmn.data.formats.summary` and :mod:`~scalegmn.data.formats.command`: what a file
+  or zoo holds (``scalegmn read``);
+- shared by the formats: :mod:`~scalegmn.data.formats.statedict` (state dict <-> Network),
+  :mod:`~scalegmn.data.formats.torchfile` (safe ``.pth`` I/O) and
+  :mod:`~scalegmn.data.formats.atomic` (atomic writes of files and folders).
 
 Every malformed file raises :class:`scalegmn.errors.DataError` (one line naming the file and
 the problem); every writer writes to a temporary name and renames it into place.
 Submodules import torch, so this package ``__init__`` imports none of them.
 """
+
+__all__ = [
+    "atomic",
+    "cifar_inr",
+    "cnn_zoo",
+    "command",
+    "detect",
+    "fmnist_inr",
+    "mnist_images",
+    "mnist_inr",
+    "statedict",
+    "summary",
+    "torchfile",
+]

@@ -31,6 +31,7 @@ _FILE = re.compile(r"net(\d+)\.pth")
 
 
 def folder_name(label: int, aug: int | None = None) -> str:
+    """The class folder of ``label``: ``randinit_smaller_{label}s``, or ``randinit_smaller_aug{aug}_{label}s``."""
     return f"{PREFIX}_{int(label)}s" if aug is None else f"{PREFIX}_aug{int(aug)}_{int(label)}s"
 
 

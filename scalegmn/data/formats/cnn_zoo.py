@@ -36,6 +36,7 @@ FINAL_STEP = 86
 
 
 class LayoutRow(NamedTuple):
+    """One row of ``layout.csv``: a TF variable's slice ``[start_idx, end_idx)`` of a weights row and its shape."""
     varname: str
     start_idx: int
     end_idx: int

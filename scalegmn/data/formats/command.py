@@ -17,6 +17,7 @@ def _positive_int(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``scalegmn read`` arguments to ``parser``."""
     parser.add_argument("path", help="a .pth network file or a dataset root folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
@@ -57,6 +58,7 @@ def _format_text(info: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the summary of ``args.path`` (text, or one JSON object); exit status 0."""
     info = summarize(args.path, sample=args.sample)
     print(json.dumps(info) if args.json else _format_text(info))
     return 0

@@ -30,6 +30,7 @@ _FOLDER = re.compile(r"mnist_png_(training|testing)_(\d+)_(\d+)")
 
 
 def folder_name(split: str, label: int, image_id: int) -> str:
+    """The folder of one network: ``mnist_png_{split}_{label}_{image_id}``."""
     return f"mnist_png_{split}_{int(label)}_{int(image_id)}"
 
 

@@ -15,6 +15,7 @@ KeyPairs = Sequence[tuple[str, str]]  # (weight key, bias key) per layer
 
 
 def expected_keys(key_pairs: KeyPairs) -> list[str]:
+    """Every state-dict key of ``key_pairs``, weight then bias, in layer order."""
     return [k for pair in key_pairs for k in pair]
 
 

@@ -5,6 +5,10 @@
 - :mod:`scalegmn.data.standins.siren_fit`: batched SIREN init recipes and fitting.
 - :mod:`scalegmn.data.standins.cnn_train`: batched training of Small CNN Zoo runs.
 - :mod:`scalegmn.data.standins.command`: the ``scalegmn standins`` subcommand.
+- :mod:`scalegmn.data.standins.sizes`: names, root folders and sizes (stdlib only, read at parse time).
+- :mod:`scalegmn.data.standins.cnn_reference`: how a CNN stand-in compares with the real zoo.
 
 Importing this package imports nothing heavy; the submodules import torch.
 """
+
+__all__ = ["cnn_reference", "cnn_train", "command", "images", "siren_fit", "sizes", "zoos"]

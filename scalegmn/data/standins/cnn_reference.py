@@ -107,7 +107,7 @@ REAL_FINAL_TEST_ACCURACY: dict[str, Any] = {"cifar10": "unknown", "svhn_cropped"
 
 
 def quantiles(values: torch.Tensor | Sequence[float]) -> dict[str, float]:
-    """min / q25 / median / q75 / max of ``values``, rounded to 4 significant digits."""
+    """The min / q25 / median / q75 / max of ``values``, rounded to 4 significant digits."""
     v = torch.as_tensor(values, dtype=torch.float64)
     q = torch.quantile(v, torch.tensor(QUANTILE_LEVELS, dtype=torch.float64))
     return {k: float(f"{float(x):.4g}") for k, x in zip(_QUANTILE_NAMES, q, strict=True)}

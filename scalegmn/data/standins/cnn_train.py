@@ -73,6 +73,7 @@ class RunConfigs:
         return len(self.activation)
 
     def select(self, idx: torch.Tensor) -> RunConfigs:
+        """The configs of the runs ``idx`` (in that order)."""
         pick = idx.tolist()
         return RunConfigs(
             tuple(self.activation[i] for i in pick),
@@ -426,13 +427,16 @@ def train_cnn_zoo(
 
     Args:
         configs: hyperparameters of R runs (:func:`sample_run_configs`).
-        train_x, train_y: training pool ``(N, 1, 32, 32)`` in [-1, 1] and labels ``(N,)``.
-        test_x, test_y: test images and labels, shared by all runs.
+        train_x: training pool ``(N, 1, 32, 32)`` in [-1, 1].
+        train_y: labels of the training pool ``(N,)``.
+        test_x: test images, shared by all runs.
+        test_y: test labels, shared by all runs.
         train_steps: optimizer steps (batch :data:`BATCH_SIZE`) that stand for the zoo's
             86 epochs.
         gen: random generator (subsets, minibatches, dropout, init).
         n_train_eval: training images per run on which train accuracy/loss are measured.
         chunk: runs trained together (speed only).
+        label: name used in progress logs.
 
     Returns:
         :class:`ZooCheckpoints` with weights ``(R, 9, ...)`` and metrics ``(R, 9)``.

@@ -13,6 +13,7 @@ from scalegmn.data.standins.zoos import SIZES, STANDINS, build_standin, default_
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``scalegmn standins`` arguments to ``parser``."""
     parser.add_argument(
         "names",
         nargs="+",
@@ -36,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Build the named stand-ins under ``args.out``, one summary line each; exit status 0."""
     names = STANDINS if "all" in args.names else tuple(dict.fromkeys(args.names))
     for name in names:
         root = args.out / default_root_name(name)

@@ -284,6 +284,8 @@ def zoo_images(kind: str, n: int, gen: torch.Generator) -> tuple[torch.Tensor, t
             clutter at the sides, noise) or ``"cifar10"`` (coloured glyphs on a textured
             background with a random line as clutter), both averaged to gray like the zoo's
             preprocessing. Mostly light-on-dark, so the tiny CNNs learn within a short budget.
+        n: number of images.
+        gen: random generator of every choice (digits, colours, clutter, noise).
     """
     if kind == "svhn":
         digits, all_labels = load_digits()

@@ -234,7 +234,8 @@ def fit_sirens(
         images: fitting targets in the network's output units (e.g. pixel/255 for DWS,
             (pixel/255 - 0.5)/0.5 for NFN), ``(B, C, H, W)``; pixel (r, c) is evaluated at the
             coordinates of ``spec.grid``, exactly as :func:`scalegmn.weightspace.functional.render` does.
-        steps, lr: plain constant-rate Adam for ``steps`` steps (when no ``recipe`` is given).
+        steps: plain constant-rate Adam for ``steps`` steps (when no ``recipe`` is given).
+        lr: learning rate of that plain Adam.
         recipe: the full fitting recipe (per-layer rates, decay, PSNR target).
         peak: width of the output range, for the PSNR target (1 for DWS, 2 for NFN).
         chunk: networks fitted together (affects speed only).

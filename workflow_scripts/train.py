@@ -1,0 +1,24 @@
+"""Rule train (rules/train.smk): train one (task, view, model, seed) job."""
+
+from pathlib import Path
+
+import torch
+
+from scalegmn.logs import configure
+from scalegmn.train.experiments import TrainJob
+from scalegmn.train.loop import JobOutputs, run_job
+
+with configure(snakemake.log[0], logger="train", failure="training failed"):
+    torch.set_num_threads(snakemake.threads)
+    run_job(
+        TrainJob.from_json(snakemake.params.settings),
+        {name: snakemake.input[name] for name in ("train", "val", "test")},
+        JobOutputs(
+            metrics=Path(snakemake.output.metrics),
+            history=Path(snakemake.output.history),
+            checkpoint=Path(snakemake.output.checkpoint),
+        ),
+        resume_path=snakemake.params.resume,
+        device=snakemake.params.device,
+        checkpoint_every_steps=int(snakemake.params.checkpoint_every),
+    )
