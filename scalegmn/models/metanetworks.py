@@ -42,7 +42,7 @@ from scalegmn.nn.readout import (
 )
 from scalegmn.weightspace.batch import WeightBatch
 from scalegmn.weightspace.graph import edge_feature_dim, topology
-from scalegmn.weightspace.network import NetworkSpec
+from scalegmn.weightspace.network import NetworkSpec, scale_kind
 
 log = logging.getLogger(__name__)
 
@@ -217,10 +217,10 @@ def check_symmetry_fits(config: ModelConfig, spec: NetworkSpec) -> None:
     if config.kind != "scalegmn":
         return
     act = spec.hidden_activation
-    if config.symmetry == "sign" and act not in ("sine", "tanh"):
+    if config.symmetry == "sign" and scale_kind(act) != "sign":
         raise ConfigError("model.symmetry", f"'sign' needs sine/tanh networks, these use {act}; "
                                             "use 'scale' for ReLU or 'hetero' for mixed zoos")
-    if config.symmetry == "scale" and act not in ("relu", "identity"):
+    if config.symmetry == "scale" and scale_kind(act) != "positive":
         raise ConfigError("model.symmetry", f"'scale' needs ReLU networks, these use {act}; "
                                             "use 'sign' for sine/tanh or 'hetero' for mixed zoos")
 
