@@ -5,9 +5,8 @@
 - invariant tasks (classification, generalization): ``model(batch) -> (B, n_outputs)``;
 - editing: ``model(batch) -> (delta_weights, delta_biases)`` shaped like ``batch.net``.
 
-``batch`` is a :class:`~scalegmn.weightspace.batch.WeightBatch` (one layout; the fast path) or a PyG batch
-from :mod:`scalegmn.nn.pyg` (any layouts and activations). Both become a
-:class:`~scalegmn.nn.graph_batch.FlatGraph`, so there is one implementation of every block.
+``batch`` is a :class:`~scalegmn.weightspace.batch.WeightBatch` (B networks of one layout); it
+becomes a :class:`~scalegmn.nn.graph_batch.FlatGraph`, the one graph every block runs on.
 
 Model (scalegmn-spec §2.4-§2.8)::
 
@@ -32,7 +31,6 @@ from scalegmn.nn.input_scale import LayerScale
 from scalegmn.nn.layers import GMNLayer, LayerOptions, ScaleGMNLayer
 from scalegmn.nn.lean import lean_active, lean_scope, plain_activation_mb
 from scalegmn.nn.positional import PositionalEncoding
-from scalegmn.nn.pyg import flat_graph_from_pyg
 from scalegmn.nn.readout import (
     BidirLastLayerReadout,
     DeepSetReadout,
@@ -49,14 +47,13 @@ log = logging.getLogger(__name__)
 TASKS = ("classification", "generalization", "editing")
 
 
-def as_flat_graph(batch, input_value: float) -> FlatGraph:
-    """A :class:`FlatGraph` from a WeightBatch, a PyG batch or a FlatGraph."""
+def as_flat_graph(batch: WeightBatch | FlatGraph, input_value: float) -> FlatGraph:
+    """A :class:`FlatGraph` from a WeightBatch or a FlatGraph."""
     if isinstance(batch, FlatGraph):
         return batch
     if isinstance(batch, WeightBatch):
         return from_weight_batch(batch, input_value)
-
-    return flat_graph_from_pyg(batch, input_value)
+    raise TypeError(f"a ScaleGMN model takes a WeightBatch or a FlatGraph, got {type(batch).__name__}")
 
 
 def resolve_backward_inverse(config: ModelConfig) -> bool:
