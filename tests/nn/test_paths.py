@@ -8,6 +8,7 @@ import torch
 from scalegmn.models.catalogue import preset_outputs, preset_spec
 from scalegmn.models.metanetworks import build_model
 from scalegmn.models.presets import get_preset
+from scalegmn.nn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.weightspace.batch import WeightBatch
 from scalegmn.weightspace.testing import flatten_output, random_network
 
@@ -21,17 +22,18 @@ def outputs_and_grads(model, batch):
     return out.detach(), grads
 
 
-def small(name, **overrides):
+def small(name, execution=DEFAULT_EXECUTION):
     preset = get_preset(name)
-    config = preset.model.override({"d_hid": 10, "n_layers": 2, "dropout": 0.0, **overrides})
-    model = build_model(config, preset_spec(name), task=preset.task, n_outputs=preset_outputs(preset))
+    config = preset.model.override({"d_hid": 10, "n_layers": 2, "dropout": 0.0})
+    model = build_model(config, preset_spec(name), task=preset.task, n_outputs=preset_outputs(preset),
+                        execution=execution)
     return model.double(), config
 
 
 @pytest.mark.parametrize("name", ["mnist_cls/scalegmn", "mnist_editing/scalegmn_bidir"])
 def test_checkpointing_in_chunks_changes_nothing(name):
     model, _ = small(name)
-    ckpt, _ = small(name, checkpoint=True, checkpoint_chunk=3)
+    ckpt, _ = small(name, ExecutionConfig(memory="checkpoint", checkpoint_chunk=3))
     ckpt.load_state_dict(model.state_dict())
     batch = WeightBatch(random_network(preset_spec(name), (7,)))
     out_a, grad_a = outputs_and_grads(model, batch)
