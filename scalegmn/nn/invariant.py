@@ -86,7 +86,12 @@ class Tau(nn.Module):
 
 
 class ScaleInv(nn.Module):
-    """``φ([τ(x) ‖ a])``: invariant to the row's scaling group (and to ``a``'s, if any)."""
+    """``φ([τ(x) ‖ a])``: invariant to the row's scaling group (and to ``a``'s, if any).
+
+    Shapes:
+        ``x (R, k)``, ``a (R, d_extra)`` or None, ``odd (R,)`` bool or None (hetero),
+        ``a_proj (R, d_hid)`` or None -> ``(R, d_out)``.
+    """
 
     def __init__(self, k: int, d_extra: int, d_out: int, tau: Tau, *, d_hid: int,
                  layer_norm: bool, dropout: float) -> None:

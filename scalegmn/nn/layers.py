@@ -125,7 +125,17 @@ class ScaleGMNLayer(nn.Module):
                               g.with_dst, g.sum_at_src, edge_odd, g.groups("bwd"), edge_map)
 
     def forward(self, g: FlatGraph, h: torch.Tensor, e: torch.Tensor, bw: torch.Tensor | None,
-                pe: torch.Tensor | None, node_odd, edge_odd):
+                pe: torch.Tensor | None, node_odd: torch.Tensor | None,
+                edge_odd: torch.Tensor | None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """One layer on the flat graph ``g`` (N nodes, E edges).
+
+        Shapes:
+            ``h (N, d)``, ``e (E, d)``, ``bw (E, d)`` backward edge state or None (forward
+            layer), ``pe (N, d)`` node PE or None, ``node_odd (N,)`` / ``edge_odd (E,)`` bool
+            (hetero only, else None) -> ``(h̃ (N, d_node_out), e' (E, d_edge_out) or e,
+            ẽ' (E, d) or bw)``.
+        """
         parts = [h, self._run(self._fwd_messages, g, h, e, pe, edge_odd)]
         if self.bidirectional:
             parts.append(self._run(self._bwd_messages, g, h, bw, pe, edge_odd))
@@ -169,7 +179,11 @@ class GMNLayer(nn.Module):
             pre = pre + a @ w[2].T
         return mlp.hidden(pre)
 
-    def forward(self, g: FlatGraph, h, e, bw, pe, node_odd, edge_odd):
+    def forward(self, g: FlatGraph, h: torch.Tensor, e: torch.Tensor, bw: torch.Tensor | None,
+                pe: torch.Tensor | None, node_odd: torch.Tensor | None = None,
+                edge_odd: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Shapes as :meth:`ScaleGMNLayer.forward` (``node_odd``/``edge_odd`` unused)."""
         if not (self.opt.execution.checkpoint and torch.is_grad_enabled()):
             return self._forward(g, h, e, bw, pe, node_odd, edge_odd)
         return checkpoint(self._forward, g, h, e, bw, pe, node_odd, edge_odd, use_reentrant=False)
