@@ -423,7 +423,8 @@ def fit(
                 batch,
                 lambda part: _batch_loss(model, part, task, images)[0],
                 clip_grad_norm=loop.clip_grad_norm,
-                execution=model.execution,
+                # Until the `execution:` section replaces optim.micro_batch_size.
+                execution=ExecutionConfig(micro_batch_size=loop.micro_batch_size),
             )
         except FloatingPointError as err:
             raise FloatingPointError(f"{err} (at step {state['step']})") from None
