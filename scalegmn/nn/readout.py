@@ -8,6 +8,10 @@
 - ``DeepSetReadout`` (GMN): ``y = MLP_g(Σ_i MLP_l(h_i))`` over all nodes.
 - ``EditingHead`` (equivariant): ``ΔW_l = α_l E_l``, ``Δb_l = β_l H_l`` from the last layer's
   one-channel edge/node states; they transform exactly like ``W_l``/``b_l``.
+
+Shapes (every readout's ``forward(h, g)``): ``h (N, d)`` node states of the flat graph ``g``
+of G graphs -> ``(G, d_out)``; the editing head's ``forward(h, e, g)``: ``h (N, 1)``,
+``e (E, d_e)`` -> per-layer ``(ΔW_l (G, *W_l.shape), Δb_l (G, *b_l.shape))``.
 """
 
 from __future__ import annotations
