@@ -24,6 +24,7 @@ Usage: python benchmarks/model_throughput.py [--steps 2] [--batch-sizes 32 128]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -49,28 +50,29 @@ def mm_gflops(n: int = 4096, reps: int = 5) -> float:
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
-MODES = {  # memory mode -> model config overrides
-    "auto": {},  # the preset's own setting: lean autograd only where memory needs it
-    "lean": {"lean_autograd": True, "lean_min_mb": 0.0, "checkpoint": False},
-    "plain": {"lean_autograd": False, "checkpoint": False},
-    "checkpoint": {"lean_autograd": False, "checkpoint": True},
-}
+MODES = ("auto", "lean", "plain", "checkpoint")  # ExecutionConfig.memory; auto: the preset's
 
 
 def child(preset_name: str, batch_size: int, mode: str, steps: int, micro_batch: int,
           override: dict) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
+    from scalegmn.models.catalogue import preset_outputs, preset_spec
     from scalegmn.models.metanetworks import as_flat_graph, build_model
-    from scalegmn.models.presets import get_preset, preset_outputs, preset_spec
+    from scalegmn.models.presets import get_preset
+    from scalegmn.nn.execution import ExecutionConfig
     from scalegmn.train.loop import optimizer_step
     from scalegmn.weightspace.batch import WeightBatch
     from scalegmn.weightspace.testing import random_network
 
     preset = get_preset(preset_name)
     spec = preset_spec(preset_name)
-    config = preset.model.override({**override, **MODES[mode]})
-    model = build_model(config, spec, task=preset.task, n_outputs=preset_outputs(preset))
+    config = preset.model.override(override)
+    execution = ExecutionConfig.from_settings(config, preset.optim)
+    execution = dataclasses.replace(execution, memory=mode if mode != "auto" else execution.memory,
+                                    micro_batch_size=micro_batch or None)
+    model = build_model(config, spec, task=preset.task, n_outputs=preset_outputs(preset),
+                        execution=execution)
     opt = torch.optim.AdamW(model.parameters(), lr=preset.optim.lr,
                             weight_decay=preset.optim.weight_decay)
     net = random_network(spec, (batch_size,), scale=0.1, dtype=torch.float32)
@@ -85,7 +87,7 @@ def child(preset_name: str, batch_size: int, mode: str, steps: int, micro_batch:
             batch,
             lambda part: torch.nn.functional.cross_entropy(model(part), part.y),
             clip_grad_norm=10.0,
-            micro_batch_size=micro_batch,
+            execution=execution,
         )
 
     model.train()
@@ -117,7 +119,7 @@ def child(preset_name: str, batch_size: int, mode: str, steps: int, micro_batch:
         "batch_size": batch_size,
         "memory_mode": mode,
         "lean_autograd_used": lean_used,
-        "checkpoint": config.checkpoint,
+        "checkpoint": execution.checkpoint,
         "micro_batch_size": min(micro_batch, batch_size) if micro_batch else batch_size,
         "train_networks_per_s": batch_size / statistics.median(times),
         "infer_networks_per_s": batch_size / statistics.median(infer),
@@ -135,7 +137,7 @@ def main() -> int:
     parser.add_argument("--default-malloc", action="store_true")
     parser.add_argument("--micro-batch", type=int, default=32,
                         help="gradient-accumulation micro-batch of the training step (0 = whole batch)")
-    parser.add_argument("--modes", nargs="+", default=["auto"], choices=list(MODES),
+    parser.add_argument("--modes", nargs="+", default=["auto"], choices=MODES,
                         help="memory modes: auto (the presets' setting: lean autograd where "
                              "plain autograd would keep > lean_min_mb), lean (always), plain "
                              "autograd, checkpoint (full activation checkpointing)")

@@ -50,7 +50,7 @@ from scalegmn.weightspace.graph import (
     to_graph_features,
     topology,
 )
-from scalegmn.weightspace.network import Network, NetworkSpec
+from scalegmn.weightspace.network import Network, NetworkSpec, is_odd
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def write_store(path: str | Path, content: StoreContent, attrs: dict[str, Any]) 
         _create(root, "arch_id", np.asarray(arch_ids, dtype=np.int32), "architecture of each network (arch/<id>)")
         _create(root, "y", content.y, "class label (int64) or regression target (float32)")
         _create(root, "activation", content.activation, "hidden activation of each network")
-        odd = np.isin(content.activation.astype(str), ("sine", "tanh"))
+        odd = np.array([is_odd(a) for a in content.activation.astype(str)], dtype=bool)
         _create(root, "sign_mask", odd, "True where the hidden activation is odd (sign symmetry)")
         _create(root, "source", content.source, "where each network came from (file or weights.npy#row)")
         _create(root, "table_row", np.asarray(content.table_row, dtype=np.int64),
@@ -310,7 +310,7 @@ def load_split(store_path: str | Path, device: str | torch.device = "cpu") -> Ca
     acts = sorted(set(activation.tolist()))
     sign_mask = None
     if len(acts) > 1:
-        sign_mask = torch.from_numpy(np.isin(activation, ("sine", "tanh"))).to(device)
+        sign_mask = torch.tensor([is_odd(a) for a in activation.tolist()], device=device)
     task = "classification" if y.dtype.kind in "iu" else "regression"
     y_t = torch.from_numpy(y.astype(np.int64) if task == "classification" else y.astype(np.float32)).to(device)
     imgs = None

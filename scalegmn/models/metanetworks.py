@@ -1,13 +1,14 @@
 """ScaleGMN models and the baselines, built from a :class:`~scalegmn.models.presets.ModelConfig`.
 
-``build_model(config, spec, task=..., n_outputs=...)`` returns a ``torch.nn.Module``:
+``build_model(config, spec, task=..., n_outputs=..., execution=...)`` returns a ``torch.nn.Module``
+(its precision and memory policy: :class:`~scalegmn.nn.execution.ExecutionConfig`, kept as
+``model.execution``):
 
 - invariant tasks (classification, generalization): ``model(batch) -> (B, n_outputs)``;
 - editing: ``model(batch) -> (delta_weights, delta_biases)`` shaped like ``batch.net``.
 
-``batch`` is a :class:`~scalegmn.weightspace.batch.WeightBatch` (one layout; the fast path) or a PyG batch
-from :mod:`scalegmn.nn.pyg` (any layouts and activations). Both become a
-:class:`~scalegmn.nn.graph_batch.FlatGraph`, so there is one implementation of every block.
+``batch`` is a :class:`~scalegmn.weightspace.batch.WeightBatch` (B networks of one layout); it
+becomes a :class:`~scalegmn.nn.graph_batch.FlatGraph`, the one graph every block runs on.
 
 Model (scalegmn-spec §2.4-§2.8)::
 
@@ -27,12 +28,12 @@ from torch.utils.checkpoint import checkpoint
 from scalegmn.errors import ConfigError
 from scalegmn.models.baselines import build_baseline
 from scalegmn.models.presets import ModelConfig
+from scalegmn.nn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.nn.graph_batch import INPUT, OUTPUT, FlatGraph, from_weight_batch
 from scalegmn.nn.input_scale import LayerScale
 from scalegmn.nn.layers import GMNLayer, LayerOptions, ScaleGMNLayer
 from scalegmn.nn.lean import lean_active, lean_scope, plain_activation_mb
 from scalegmn.nn.positional import PositionalEncoding
-from scalegmn.nn.pyg import flat_graph_from_pyg
 from scalegmn.nn.readout import (
     BidirLastLayerReadout,
     DeepSetReadout,
@@ -42,21 +43,20 @@ from scalegmn.nn.readout import (
 )
 from scalegmn.weightspace.batch import WeightBatch
 from scalegmn.weightspace.graph import edge_feature_dim, topology
-from scalegmn.weightspace.network import NetworkSpec
+from scalegmn.weightspace.network import NetworkSpec, scale_kind
 
 log = logging.getLogger(__name__)
 
 TASKS = ("classification", "generalization", "editing")
 
 
-def as_flat_graph(batch, input_value: float) -> FlatGraph:
-    """A :class:`FlatGraph` from a WeightBatch, a PyG batch or a FlatGraph."""
+def as_flat_graph(batch: WeightBatch | FlatGraph, input_value: float) -> FlatGraph:
+    """A :class:`FlatGraph` from a WeightBatch or a FlatGraph."""
     if isinstance(batch, FlatGraph):
         return batch
     if isinstance(batch, WeightBatch):
         return from_weight_batch(batch, input_value)
-
-    return flat_graph_from_pyg(batch, input_value)
+    raise TypeError(f"a ScaleGMN model takes a WeightBatch or a FlatGraph, got {type(batch).__name__}")
 
 
 def resolve_backward_inverse(config: ModelConfig) -> bool:
@@ -68,7 +68,8 @@ def resolve_backward_inverse(config: ModelConfig) -> bool:
 class ScaleGMN(nn.Module):
     """Forward or bidirectional ScaleGMN, or the permutation-only GMN (``kind="gmn"``)."""
 
-    def __init__(self, config: ModelConfig, spec: NetworkSpec, *, task: str, n_outputs: int) -> None:
+    def __init__(self, config: ModelConfig, spec: NetworkSpec, *, task: str, n_outputs: int,
+                 execution: ExecutionConfig = DEFAULT_EXECUTION) -> None:
         super().__init__()
         if task not in TASKS:
             raise ValueError(f"task {task!r}: use one of {TASKS}")
@@ -76,6 +77,7 @@ class ScaleGMN(nn.Module):
         perm = c.kind == "gmn" or c.symmetry == "permutation"
         symmetry = "permutation" if perm else c.symmetry
         self.config, self.spec, self.task = c, spec, task
+        self.execution = execution
         self.equivariant = task == "editing"
         self.bidirectional = c.direction == "bidirectional"
         self.input_value = c.input_node_value
@@ -97,8 +99,7 @@ class ScaleGMN(nn.Module):
             d=d, symmetry=symmetry, tau=c.tau, layer_norm=c.layer_norm, mlp_dropout=mlp_dropout,
             n_io_mlps=c.num_mlps - 1, mlp_on_io=c.mlp_on_io, pe_msg=c.pe_msg and c.node_pe,
             pe_upd=c.pe_upd and c.node_pe, bw_inverse=resolve_backward_inverse(c) and not perm,
-            bw_eps=c.backward_eps, bw_update=symmetry == "scale", checkpoint=c.checkpoint,
-            lean=c.lean_autograd,
+            bw_eps=c.backward_eps, bw_update=symmetry == "scale", execution=execution,
         )
         layer_cls = GMNLayer if perm else ScaleGMNLayer
         d_e = edge_feature_dim(spec)
@@ -132,7 +133,7 @@ class ScaleGMN(nn.Module):
 
     def embed(self, g: FlatGraph):
         h = self.node_proj(g.node_value.unsqueeze(-1).to(self.node_proj.weight.dtype))
-        if self.config.lean_autograd and not self.config.checkpoint and lean_active():
+        if self.execution.lean and lean_active():
             # The projection and the gathered edge PE are (E, d) each; recomputing them
             # (a rank-d_e product) is cheaper than keeping them for backward.
             e = checkpoint(self._embed_edges, g.edge_value, g.edge_type, use_reentrant=False)
@@ -155,8 +156,8 @@ class ScaleGMN(nn.Module):
         return self.input_scale.unscale(*out) if self.equivariant else out
 
     def _forward_scaled(self, batch):
-        chunk = self.config.checkpoint_chunk
-        if (isinstance(batch, WeightBatch) and self.config.checkpoint and torch.is_grad_enabled()
+        chunk = self.execution.checkpoint_chunk
+        if (isinstance(batch, WeightBatch) and self.execution.checkpoint and torch.is_grad_enabled()
                 and batch.size > chunk):
             # Graphs are independent: with checkpointing, running the batch in chunks bounds the
             # activations recomputed at once during backward by one chunk's; same result.
@@ -169,14 +170,13 @@ class ScaleGMN(nn.Module):
         return self._forward_graph(as_flat_graph(batch, self.input_value))
 
     def use_lean(self, g: FlatGraph) -> bool:
-        """Lean autograd for this batch: on when allowed and plain autograd would keep more
-        than ``config.lean_min_mb`` of per-edge activations (it trades compute for memory)."""
-        c = self.config
-        if not (c.lean_autograd and torch.is_grad_enabled()) or c.checkpoint:
+        """Lean autograd for this batch (training only): by the execution policy, from the
+        per-edge activation memory plain autograd would keep (it trades compute for memory)."""
+        if not (self.execution.lean and torch.is_grad_enabled()):
             return False
-        dtype = self.edge_proj.weight.dtype
+        c, dtype = self.config, self.edge_proj.weight.dtype
         mb = plain_activation_mb(c.n_layers, int(g.edge_value.shape[0]), c.d_hid, dtype.itemsize)
-        return mb > c.lean_min_mb
+        return self.execution.use_lean(mb)
 
     def _forward_graph(self, g: FlatGraph):
         with lean_scope(self.use_lean(g)):
@@ -217,20 +217,25 @@ def check_symmetry_fits(config: ModelConfig, spec: NetworkSpec) -> None:
     if config.kind != "scalegmn":
         return
     act = spec.hidden_activation
-    if config.symmetry == "sign" and act not in ("sine", "tanh"):
+    if config.symmetry == "sign" and scale_kind(act) != "sign":
         raise ConfigError("model.symmetry", f"'sign' needs sine/tanh networks, these use {act}; "
                                             "use 'scale' for ReLU or 'hetero' for mixed zoos")
-    if config.symmetry == "scale" and act not in ("relu", "identity"):
+    if config.symmetry == "scale" and scale_kind(act) != "positive":
         raise ConfigError("model.symmetry", f"'scale' needs ReLU networks, these use {act}; "
                                             "use 'sign' for sine/tanh or 'hetero' for mixed zoos")
 
 
-def build_model(config: ModelConfig, spec: NetworkSpec, *, task: str, n_outputs: int) -> nn.Module:
-    """The model a config describes, for networks of architecture ``spec``."""
+def build_model(config: ModelConfig, spec: NetworkSpec, *, task: str, n_outputs: int,
+                execution: ExecutionConfig = DEFAULT_EXECUTION) -> nn.Module:
+    """The model a config describes, for networks of architecture ``spec``, executed as
+    ``execution`` says (parameters in its precision; the policy kept as ``model.execution``)."""
     check_symmetry_fits(config, spec)
     if config.kind in ("mlp", "statnn"):
-        return build_baseline(config, spec, task=task, n_outputs=n_outputs)
-    model = ScaleGMN(config, spec, task=task, n_outputs=n_outputs)
+        model = build_baseline(config, spec, task=task, n_outputs=n_outputs)
+        model.execution = execution  # the baselines use its precision and micro-batching only
+    else:
+        model = ScaleGMN(config, spec, task=task, n_outputs=n_outputs, execution=execution)
+    model.to(execution.dtype)
     log.debug("built %s %s model: %d parameters", config.kind, config.direction, count_parameters(model))
     return model
 

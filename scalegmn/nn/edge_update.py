@@ -10,6 +10,8 @@ are gathered and added per edge: the original evaluates it per edge.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -19,7 +21,11 @@ from scalegmn.nn.mlp import MLP, split_first_linear
 
 
 class EdgeUpdate(nn.Module):
-    """Scale/sign-equivariant edge update."""
+    """Scale/sign-equivariant edge update ``Γ_E e ⊙ φ_E([τ(h_src) ‖ τ(h_dst)])``.
+
+    Shapes:
+        ``h (N, d)``, ``e (E, d)``, ``node_odd (N,)`` bool or None -> ``(E, d_out)``.
+    """
 
     def __init__(self, d: int, d_out: int, tau: Tau, *, d_hid: int, layer_norm: bool,
                  dropout: float) -> None:
@@ -30,7 +36,9 @@ class EdgeUpdate(nn.Module):
         self.d = d
         self.lean = False  # lean autograd (scalegmn.nn.lean); set by the layer
 
-    def forward(self, h: torch.Tensor, e: torch.Tensor, pair, node_odd: torch.Tensor | None,
+    def forward(self, h: torch.Tensor, e: torch.Tensor,
+                pair: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                node_odd: torch.Tensor | None,
                 ends: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """``pair(a, b)``: ``a[src] + b[dst]`` per edge (swapped for backward edges); ``ends``:
         the same as ``(src, dst)`` node rows (swapped likewise), for the lean path, which adds
@@ -44,15 +52,20 @@ class EdgeUpdate(nn.Module):
 
 
 class PermEdgeUpdate(nn.Module):
-    """Permutation-only edge update ``φ_E([e ‖ h_src ‖ h_dst])``."""
+    """Permutation-only edge update ``φ_E([e ‖ h_src ‖ h_dst])``.
+
+    Shapes:
+        ``h (N, d)``, ``e (E, d)`` -> ``(E, d_out)``.
+    """
 
     def __init__(self, d: int, d_out: int, *, d_hid: int, layer_norm: bool, dropout: float) -> None:
         super().__init__()
         self.phi = MLP(3 * d, d_out, d_hid, layer_norm=layer_norm, dropout=dropout)
         self.d = d
 
-    def forward(self, h: torch.Tensor, e: torch.Tensor, pair, node_odd: torch.Tensor | None = None
-                ) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, e: torch.Tensor,
+                pair: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                node_odd: torch.Tensor | None = None) -> torch.Tensor:
         w_e, w_src, w_dst = split_first_linear(self.phi, [self.d] * 3)
         pre = e @ w_e.T + pair(h @ w_src.T, h @ w_dst.T + self.phi.first.bias)
         return self.phi.hidden(pre)

@@ -13,6 +13,8 @@ multiplier ``q`` (``q ∈ {±1}`` sign, ``q > 0`` scale, ``q = 1`` on input/outp
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
@@ -29,7 +31,12 @@ from scalegmn.nn.mlp import MLP
 
 
 class ScaleEq(nn.Module):
-    """``Γ x ⊙ ScaleInv(x; a)`` on hidden rows, a plain (or gated) MLP on input/output rows."""
+    """``Γ x ⊙ ScaleInv(x; a)`` on hidden rows, a plain (or gated) MLP on input/output rows.
+
+    Shapes:
+        ``x (R, d_in)``, ``a (R, d_extra)`` (or ``(N, d_extra)`` with ``a_index (R,)``) or
+        None, ``odd (R,)`` bool or None -> ``(R, d_out)``.
+    """
 
     def __init__(
         self,
@@ -137,7 +144,11 @@ class ScaleEq(nn.Module):
 
 class ReScaleEq(nn.Module):
     """``Γ_e e ⊙ Γ_v h[sender]`` per edge; ``Γ_v h`` is computed once per node and combined by
-    ``with_sender`` (:meth:`FlatGraph.with_src` or ``with_dst``)."""
+    ``with_sender`` (:meth:`FlatGraph.with_src` or ``with_dst``).
+
+    Shapes:
+        ``e (E, d_edge)``, ``h (N, d_node)`` -> ``(E, d_out)``.
+    """
 
     def __init__(self, d_edge: int, d_node: int, d_out: int) -> None:
         super().__init__()
@@ -149,7 +160,8 @@ class ReScaleEq(nn.Module):
     def _product(self, e: torch.Tensor, h: torch.Tensor, with_sender) -> torch.Tensor:
         return with_sender(self.gamma_e(e), self.gamma_v(h))
 
-    def forward(self, e: torch.Tensor, h: torch.Tensor, with_sender) -> torch.Tensor:
+    def forward(self, e: torch.Tensor, h: torch.Tensor,
+                with_sender: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
         if self.lean and lean_active():
             # Keeps only e and h (kept anyway) instead of the (E, d) factor Γ_e e: one matmul
             # more in backward for one per-edge tensor less per layer.

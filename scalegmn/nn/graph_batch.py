@@ -1,18 +1,20 @@
 """The flat graph a ScaleGMN model runs on: all nodes and edges of a batch, concatenated.
 
-Both inputs lead here: a :class:`~scalegmn.weightspace.batch.WeightBatch` (one layout) and a PyG batch of
-any layouts (:mod:`scalegmn.nn.pyg`). The model code is written once, against the four graph
-operations of this class: gather a node tensor to the edges' sources or targets, and sum an edge
-tensor at the targets or sources.
+A :class:`~scalegmn.weightspace.batch.WeightBatch` of B networks of one layout becomes one
+:class:`FlatGraph` (:func:`from_weight_batch`). The model code is written once, against the
+graph operations of this class: gather a node tensor to the edges' sources or targets, combine
+an edge tensor with its sources' or targets' rows, and sum an edge tensor at the targets or
+sources.
 
-Two row orders:
+Row order (layer-major): all graphs' input neurons, then all graphs' first hidden layer, ...;
+edges likewise, per weight layer, graph-major then source-major. Edge block l of B graphs is
+then a ``(B, n_l, n_{l+1}, d)`` view, so gathers are broadcasts and sums are reductions (no
+scatter, cheap backward), and the rows of each node role (input, hidden, output) are
+contiguous, so blocks select them by slicing instead of copying.
 
-- general (PyG): graph after graph; the operations use ``index_select`` / ``index_add``.
-- layer-major (the WeightBatch fast path): all graphs' input neurons, then all graphs' first
-  hidden layer, ...; edges likewise, per weight layer, graph-major then source-major. Edge
-  block l of B graphs is then a ``(B, n_l, n_{l+1}, d)`` view, so gathers are broadcasts and
-  sums are reductions (no scatter, cheap backward), and the rows of each node role (input,
-  hidden, output) are contiguous, so blocks select them by slicing instead of copying.
+(A second, general row order for PyG batches of mixed architectures existed until issue 10; it
+was removed with :mod:`scalegmn.nn.pyg`. ``src``/``dst`` still index every edge, so an
+index-based path can come back as a ``MessagePassing`` implementation.)
 """
 
 from __future__ import annotations
@@ -94,9 +96,9 @@ class FlatGraph:
     Shapes: ``node_value (N,)``, ``edge_value (E, d_e)``, ``src``/``dst`` ``(E,)`` (forward edge
     j -> i, j in the earlier layer), ``node_role``/``node_type``/``node_graph`` ``(N,)``,
     ``edge_type``/``edge_graph`` ``(E,)``, ``odd (G,)`` bool (sign group where True),
-    ``in_nodes (G, n_in)`` and ``out_nodes (G, n_out)`` node rows (``None`` if graphs differ in
-    their number of inputs/outputs), ``spec``: the shared architecture or ``None``.
-    ``layer_major``: rows are in the layer-major order of the module docstring.
+    ``in_nodes (G, n_in)`` and ``out_nodes (G, n_out)`` node rows, ``spec``: the architecture
+    every graph shares. Rows are in the layer-major order of the module docstring
+    (``layer_major`` must be True: the only order since the PyG path was removed).
     """
 
     node_value: torch.Tensor
@@ -109,11 +111,15 @@ class FlatGraph:
     node_graph: torch.Tensor
     edge_graph: torch.Tensor
     odd: torch.Tensor
-    in_nodes: torch.Tensor | None
-    out_nodes: torch.Tensor | None
-    spec: NetworkSpec | None = None
-    layer_major: bool = False
+    in_nodes: torch.Tensor
+    out_nodes: torch.Tensor
+    spec: NetworkSpec
+    layer_major: bool = True
     _groups: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.layer_major:
+            raise ValueError("FlatGraph rows must be layer-major (see scalegmn.nn.graph_batch)")
 
     @property
     def num_graphs(self) -> int:
@@ -143,11 +149,9 @@ class FlatGraph:
             for blk, a, b in zip(torch.split(x, sizes), layout[:-1], layout[1:], strict=True)
         ]
 
-    # The four graph operations ------------------------------------------------------------
+    # The graph operations ----------------------------------------------------------------
     def gather_src(self, x: torch.Tensor) -> torch.Tensor:
         """``x[src]``: each edge gets the node row of its source (earlier layer)."""
-        if not self.layer_major:
-            return x.index_select(0, self.src)
         layout, g = self.spec.layout, self.num_graphs
         return torch.cat([
             self._node_block(x, k).unsqueeze(2).expand(g, layout[k], layout[k + 1], *x.shape[1:])
@@ -156,8 +160,6 @@ class FlatGraph:
 
     def gather_dst(self, x: torch.Tensor) -> torch.Tensor:
         """``x[dst]``: each edge gets the node row of its target (later layer)."""
-        if not self.layer_major:
-            return x.index_select(0, self.dst)
         layout, g = self.spec.layout, self.num_graphs
         return torch.cat([
             self._node_block(x, k + 1).unsqueeze(1).expand(g, layout[k], layout[k + 1], *x.shape[1:])
@@ -165,21 +167,15 @@ class FlatGraph:
         ])
 
     def with_src(self, e: torch.Tensor, x: torch.Tensor, op=torch.mul) -> torch.Tensor:
-        """``op(e, x[src])`` per edge, without materialising ``x[src]`` on the fast path."""
-        if not self.layer_major:
-            return op(e, x.index_select(0, self.src))
+        """``op(e, x[src])`` per edge, without materialising ``x[src]`` (a broadcast per block)."""
         return self._per_block(lambda k, blk: op(blk, self._node_block(x, k).unsqueeze(2)), e)
 
     def with_dst(self, e: torch.Tensor, x: torch.Tensor, op=torch.mul) -> torch.Tensor:
         """``op(e, x[dst])`` per edge."""
-        if not self.layer_major:
-            return op(e, x.index_select(0, self.dst))
         return self._per_block(lambda k, blk: op(blk, self._node_block(x, k + 1).unsqueeze(1)), e)
 
     def src_plus_dst(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """``a[src] + b[dst]`` per edge (a broadcast sum on the fast path)."""
-        if not self.layer_major:
-            return a.index_select(0, self.src) + b.index_select(0, self.dst)
+        """``a[src] + b[dst]`` per edge (a broadcast sum per block)."""
         n = len(self.spec.layout) - 1
         return torch.cat([
             (self._node_block(a, k).unsqueeze(2) + self._node_block(b, k + 1).unsqueeze(1))
@@ -192,8 +188,6 @@ class FlatGraph:
 
     def sum_at_dst(self, m: torch.Tensor) -> torch.Tensor:
         """``Σ_{j→i} m_{j→i}`` for every node i (inputs get 0)."""
-        if not self.layer_major:
-            return m.new_zeros(self.num_nodes, *m.shape[1:]).index_add(0, self.dst, m)
         g, n0 = self.num_graphs, self.spec.layout[0]
         parts = [m.new_zeros(g * n0, *m.shape[1:])]
         parts += [b.sum(1).reshape(-1, *m.shape[1:]) for b in self._edge_blocks(m)]
@@ -201,8 +195,6 @@ class FlatGraph:
 
     def sum_at_src(self, m: torch.Tensor) -> torch.Tensor:
         """``Σ_{j→k} m_{j→k}`` for every node j (outputs get 0)."""
-        if not self.layer_major:
-            return m.new_zeros(self.num_nodes, *m.shape[1:]).index_add(0, self.src, m)
         g, n_last = self.num_graphs, self.spec.layout[-1]
         parts = [b.sum(2).reshape(-1, *m.shape[1:]) for b in self._edge_blocks(m)]
         parts.append(m.new_zeros(g * n_last, *m.shape[1:]))
@@ -211,12 +203,7 @@ class FlatGraph:
     def groups(self, which: str) -> RowGroups:
         """Row groups of ``"nodes"``, ``"fwd"`` edges (by target) or ``"bwd"`` edges (by source)."""
         if which not in self._groups:
-            if self.layer_major:
-                self._groups[which] = self._ranges(which)
-            else:
-                role = {"nodes": self.node_role, "fwd": self.node_role[self.dst],
-                        "bwd": self.node_role[self.src]}[which]
-                self._groups[which] = RowGroups.from_roles(role)
+            self._groups[which] = self._ranges(which)
         return self._groups[which]
 
     def _ranges(self, which: str) -> RowGroups:
@@ -232,17 +219,12 @@ class FlatGraph:
         return RowGroups(ranges=tuple((bounds[i] * g, bounds[i + 1] * g) for i in range(3)))
 
     def per_graph_nodes(self, x: torch.Tensor) -> torch.Tensor:
-        """``(G, N_per_graph, ...)`` in each graph's own node order (one architecture only)."""
-        g = self.num_graphs
-        if not self.layer_major:
-            return x.reshape(g, -1, *x.shape[1:])
+        """``(G, N_per_graph, ...)`` in each graph's own node order."""
         return torch.cat([self._node_block(x, k) for k in range(len(self.spec.layout))], dim=1)
 
     def per_graph_edges(self, x: torch.Tensor) -> torch.Tensor:
         """``(G, E_per_graph, ...)`` in each graph's own (source-major) edge order."""
         g = self.num_graphs
-        if not self.layer_major:
-            return x.reshape(g, -1, *x.shape[1:])
         return torch.cat([b.reshape(g, -1, *x.shape[1:]) for b in self._edge_blocks(x)], dim=1)
 
 

@@ -17,6 +17,7 @@ encodings of node types are). For hetero, each group has its own φ, as in the o
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from scalegmn.nn.mlp import MLP
@@ -48,21 +49,31 @@ class Tau(nn.Module):
         uses_rho = symmetry in ("sign", "hetero") and tau == "sym"
         self.rho = MLP(k, k, d_hid, layer_norm=layer_norm, dropout=dropout) if uses_rho else None
 
-    def sign_part(self, x: torch.Tensor) -> torch.Tensor:
-        if self.rho is None:
-            return x.abs()
-        # ρ(x) + ρ(-x) with both Linears shared: W1(-x) = -(W1 x), and the second Linear is
-        # applied once to the sum: half the matmuls of two ρ calls, same result.
+    def rho_hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """``ρ.activated(x W1^T + b1) + ρ.activated(b1 - x W1^T)``, ``(R, k) -> (R, d_hid)``:
+        ρ(x) + ρ(-x) before ρ's second Linear, with the first Linear shared
+        (``W1(-x) = -(W1 x)``)."""
         rho = self.rho
         u = x @ rho.first.weight.T
-        pos = rho.dropout(rho.act(rho.norm(u + rho.first.bias)))
-        neg = rho.dropout(rho.act(rho.norm(rho.first.bias - u)))
-        return torch.nn.functional.linear(pos + neg, rho.second.weight, 2 * rho.second.bias)
+        return rho.activated(u + rho.first.bias) + rho.activated(rho.first.bias - u)
+
+    def sign_part(self, x: torch.Tensor) -> torch.Tensor:
+        """τ for the sign group, ``(R, k) -> (R, k)``: ``|x|`` or ``ρ(x) + ρ(-x)``."""
+        if self.rho is None:
+            return x.abs()
+        # The second Linear is applied once to the sum: half the matmuls of two ρ calls.
+        rho = self.rho
+        return F.linear(self.rho_hidden(x), rho.second.weight, 2 * rho.second.bias)
 
     def scale_part(self, x: torch.Tensor) -> torch.Tensor:
+        """τ for positive scaling, ``(R, k) -> (R, k)``: ``x / (‖x‖ + ε)``."""
         return x / (torch.linalg.vector_norm(x, dim=-1, keepdim=True) + self.eps)
 
     def forward(self, x: torch.Tensor, odd: torch.Tensor | None = None) -> torch.Tensor:
+        """``τ(x)``, ``(R, k) -> (R, k)``; ``odd (R,)`` bool picks the group per row (hetero only).
+
+        Functional (no submodule calls): the lean autograd Functions call it as well.
+        """
         if self.symmetry == "sign":
             return self.sign_part(x)
         if self.symmetry == "scale":
@@ -75,7 +86,12 @@ class Tau(nn.Module):
 
 
 class ScaleInv(nn.Module):
-    """``φ([τ(x) ‖ a])``: invariant to the row's scaling group (and to ``a``'s, if any)."""
+    """``φ([τ(x) ‖ a])``: invariant to the row's scaling group (and to ``a``'s, if any).
+
+    Shapes:
+        ``x (R, k)``, ``a (R, d_extra)`` or None, ``odd (R,)`` bool or None (hetero),
+        ``a_proj (R, d_hid)`` or None -> ``(R, d_out)``.
+    """
 
     def __init__(self, k: int, d_extra: int, d_out: int, tau: Tau, *, d_hid: int,
                  layer_norm: bool, dropout: float) -> None:

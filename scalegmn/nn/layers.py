@@ -30,6 +30,7 @@ from torch.utils.checkpoint import checkpoint
 
 from scalegmn.nn.edge_update import EdgeUpdate, PermEdgeUpdate
 from scalegmn.nn.equivariant import ReScaleEq, ScaleEq, inverse_edge
+from scalegmn.nn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.nn.graph_batch import FlatGraph
 from scalegmn.nn.invariant import Tau
 from scalegmn.nn.lean import lean_active, lean_supported
@@ -52,8 +53,7 @@ class LayerOptions:
     bw_inverse: bool = False
     bw_eps: float = 0.0
     bw_update: bool = False
-    checkpoint: bool = False
-    lean: bool = False
+    execution: ExecutionConfig = DEFAULT_EXECUTION
 
     def mlp_kw(self) -> dict:
         return dict(d_hid=self.d, layer_norm=self.layer_norm, dropout=self.mlp_dropout)
@@ -86,17 +86,18 @@ class ScaleGMNLayer(nn.Module):
             self.edge_update = EdgeUpdate(d, d_edge_out, opt.tau_module(d), **opt.mlp_kw())
             if bidirectional and opt.bw_update:
                 self.bwd_edge_update = EdgeUpdate(d, d_edge_out, opt.tau_module(d), **opt.mlp_kw())
-        # Full checkpointing already keeps nothing per edge; otherwise use the lean blocks.
+        # Lean blocks where the policy allows them (full checkpointing already keeps nothing
+        # per edge); whether a batch uses them is decided per batch (lean_scope).
         for block in (self.fwd_msg, getattr(self, "bwd_msg", None), self.update, self.fwd_rescale,
                       getattr(self, "bwd_rescale", None),
                       self.edge_update, self.bwd_edge_update):
             if block is not None:
-                block.lean = opt.lean and not opt.checkpoint
+                block.lean = opt.execution.lean
 
     def _run(self, fn, *args):
         """``fn(*args)``, checkpointed when enabled: its per-edge intermediates are recomputed
         in backward instead of kept (memory per layer: its inputs and outputs only)."""
-        if self.opt.checkpoint and torch.is_grad_enabled():
+        if self.opt.execution.checkpoint and torch.is_grad_enabled():
             return checkpoint(fn, *args, use_reentrant=False)
         return fn(*args)
 
@@ -124,7 +125,17 @@ class ScaleGMNLayer(nn.Module):
                               g.with_dst, g.sum_at_src, edge_odd, g.groups("bwd"), edge_map)
 
     def forward(self, g: FlatGraph, h: torch.Tensor, e: torch.Tensor, bw: torch.Tensor | None,
-                pe: torch.Tensor | None, node_odd, edge_odd):
+                pe: torch.Tensor | None, node_odd: torch.Tensor | None,
+                edge_odd: torch.Tensor | None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """One layer on the flat graph ``g`` (N nodes, E edges).
+
+        Shapes:
+            ``h (N, d)``, ``e (E, d)``, ``bw (E, d)`` backward edge state or None (forward
+            layer), ``pe (N, d)`` node PE or None, ``node_odd (N,)`` / ``edge_odd (E,)`` bool
+            (hetero only, else None) -> ``(h̃ (N, d_node_out), e' (E, d_edge_out) or e,
+            ẽ' (E, d) or bw)``.
+        """
         parts = [h, self._run(self._fwd_messages, g, h, e, pe, edge_odd)]
         if self.bidirectional:
             parts.append(self._run(self._bwd_messages, g, h, bw, pe, edge_odd))
@@ -168,8 +179,12 @@ class GMNLayer(nn.Module):
             pre = pre + a @ w[2].T
         return mlp.hidden(pre)
 
-    def forward(self, g: FlatGraph, h, e, bw, pe, node_odd, edge_odd):
-        if not (self.opt.checkpoint and torch.is_grad_enabled()):
+    def forward(self, g: FlatGraph, h: torch.Tensor, e: torch.Tensor, bw: torch.Tensor | None,
+                pe: torch.Tensor | None, node_odd: torch.Tensor | None = None,
+                edge_odd: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Shapes as :meth:`ScaleGMNLayer.forward` (``node_odd``/``edge_odd`` unused)."""
+        if not (self.opt.execution.checkpoint and torch.is_grad_enabled()):
             return self._forward(g, h, e, bw, pe, node_odd, edge_odd)
         return checkpoint(self._forward, g, h, e, bw, pe, node_odd, edge_odd, use_reentrant=False)
 

@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -81,33 +83,9 @@ def _params(*modules: nn.Module) -> list[torch.Tensor]:
     return [p for m in modules for p in m.parameters()]
 
 
-# Functional forms of the module code (no module calls inside autograd Functions: module hooks,
-# e.g. those of FlopCounterMode, expect autograd-tracked inputs).
-def _norm(mlp, x: torch.Tensor) -> torch.Tensor:
-    n = mlp.norm
-    if isinstance(n, nn.LayerNorm):
-        return F.layer_norm(x, n.normalized_shape, n.weight, n.bias, n.eps)
-    return x
-
-
-def _hidden(mlp, pre: torch.Tensor) -> torch.Tensor:
-    """``mlp.hidden(pre)`` without dropout."""
-    return F.linear(F.silu(_norm(mlp, pre)), mlp.second.weight, mlp.second.bias)
-
-
-def _tau(tau, x: torch.Tensor) -> torch.Tensor:
-    """``tau(x)`` for the sign, scale and permutation groups (see Tau.sign_part)."""
-    if tau.symmetry == "scale":
-        return tau.scale_part(x)
-    if tau.symmetry == "permutation":
-        return x
-    rho = tau.rho
-    if rho is None:
-        return x.abs()
-    u = x @ rho.first.weight.T
-    pos = F.silu(_norm(rho, u + rho.first.bias))
-    neg = F.silu(_norm(rho, rho.first.bias - u))
-    return F.linear(pos + neg, rho.second.weight, 2 * rho.second.bias)
+# The forward forms are the modules' own (MLP.hidden, Tau.forward, Tau.rho_hidden), which are
+# functional: no module is called inside an autograd Function (module hooks, e.g. those of
+# FlopCounterMode, expect autograd-tracked inputs). Only the backward formulas live here.
 
 
 def lean_supported(eq_module) -> bool:
@@ -124,25 +102,51 @@ def lean_supported(eq_module) -> bool:
     return all(isinstance(m.dropout, nn.Identity) for m in mlps)
 
 
+@dataclass(frozen=True, eq=False)
+class ScaleEqRows:
+    """The static (non-differentiated) parts of one :class:`_ScaleEqHidden` call.
+
+    Attributes:
+        block: the ScaleEq whose hidden rows are computed.
+        params: the parameters whose gradients backward returns, in order (passed again as
+            the Function's trailing inputs so autograd routes their gradients).
+        rescale: with a ReScaleEq, rows are built as ``Γ_e edge_map(e) ⊙ hv[sender]``.
+        edge_map: a row-wise map of ``e`` (e.g. inverse_edge), or None.
+        index: ``(R,)`` node row of each row's ``proj`` (with ``proj``).
+        sender: ``(R,)`` node row of each row's ``hv`` (with ``rescale``).
+        receiver: ``(R,)`` node row each result is summed at, or None (one result per row).
+        n_nodes: number of node rows of the summed result (with ``receiver``).
+    """
+
+    block: nn.Module
+    params: list[torch.Tensor]
+    rescale: nn.Module | None = None
+    edge_map: Callable[[torch.Tensor], torch.Tensor] | None = None
+    index: torch.Tensor | None = None
+    sender: torch.Tensor | None = None
+    receiver: torch.Tensor | None = None
+    n_nodes: int = 0
+
+
 class _ScaleEqHidden(torch.autograd.Function):
     """``Γ x ⊙ φ([τ(x) ‖ a])``; saves ``x``, ``a`` and φ's pre-activation only.
 
-    ``proj = a W_a^T`` per node (:meth:`ScaleInv.project_extra`) with ``index`` replaces ``a``
-    when given: row r adds ``proj[index[r]]`` to its pre-activation, gathered per chunk (never
-    in full), and the pre-activation's gradient is scattered back per chunk.
+    ``apply(rows, x, a, proj, e, hv, *rows.params)`` with ``rows`` a :class:`ScaleEqRows`.
+    ``proj = a W_a^T`` per node (:meth:`ScaleInv.project_extra`) with ``rows.index`` replaces
+    ``a`` when given: row r adds ``proj[index[r]]`` to its pre-activation, gathered per chunk
+    (never in full), and the pre-activation's gradient is scattered back per chunk.
 
-    With ``rescale`` (a ReScaleEq) the rows are given as ``x = Γ_e e ⊙ hv[sender]`` instead
-    (``hv = Γ_v h`` per node): ``x`` is built per chunk and never kept or materialised in full.
-    With ``receiver`` (``(R,)`` node rows) the result is summed per node, ``(n_nodes, d_out)``,
-    per chunk: the per-row messages are never materialised either.
+    With ``rows.rescale`` (a ReScaleEq) the rows are given as ``x = Γ_e e ⊙ hv[sender]``
+    instead (``hv = Γ_v h`` per node, ``x`` None): ``x`` is built per chunk and never kept or
+    materialised in full. With ``rows.receiver`` the result is summed per node,
+    ``(n_nodes, d_out)``, per chunk: the per-row messages are never materialised either.
     """
 
     @staticmethod
-    def forward(ctx, block, rescale, edge_map, params, x, a, proj, index, e, hv, sender, receiver,
-                n_nodes, *flat):
-        ctx.params = params
+    def forward(ctx, rows: ScaleEqRows, x, a, proj, e, hv, *flat):
+        block, index, receiver = rows.block, rows.index, rows.receiver
         inv = block.inv
-        src = _RowSource(x, rescale, edge_map, e, hv, sender)
+        src = _RowSource(x, rows.rescale, rows.edge_map, e, hv, rows.sender)
         k = src.width
         w1, b1 = inv.phi.first.weight, inv.phi.first.bias
         rho = _rho(inv.tau)
@@ -152,39 +156,40 @@ class _ScaleEqHidden(torch.autograd.Function):
         if receiver is None:
             out = src.new_empty(block.d_out)
         else:
-            out = src.new_zeros(block.d_out, rows=n_nodes)
+            out = src.new_zeros(block.d_out, rows=rows.n_nodes)
         pre = src.new_empty(w1.shape[0])
         for sl in _chunks(src.rows, src.device):
             xc = src.chunk(sl)
             if rho is not None:
-                p = F.linear(_rho_hidden(rho, xc)[0], w_s, b_s)
+                p = F.linear(inv.tau.rho_hidden(xc), w_s, b_s)
             else:
-                p = F.linear(_tau(inv.tau, xc), w1[:, :k], b1)
+                p = F.linear(inv.tau.forward(xc), w1[:, :k], b1)
             if a is not None:
                 p = p + a[sl] @ w1[:, k:].T
             if proj is not None:
                 p += proj.index_select(0, index[sl])
             pre[sl] = p
-            msg = F.linear(xc, block.gamma.weight) * _hidden(inv.phi, p)
+            msg = F.linear(xc, block.gamma.weight) * inv.phi.hidden(p)
             if receiver is None:
                 out[sl] = msg
             else:
                 out.index_add_(0, receiver[sl], msg)
-        ctx.block, ctx.rescale, ctx.edge_map = block, rescale, edge_map
-        ctx.save_for_backward(x, a, pre, proj, index, e, hv, sender, receiver)
+        ctx.rows = rows
+        ctx.save_for_backward(x, a, pre, proj, e, hv)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        block = ctx.block
-        x, a, pre, proj, index, e, hv, sender, receiver = ctx.saved_tensors
-        src = _RowSource(x, ctx.rescale, ctx.edge_map, e, hv, sender)
+        rows = ctx.rows
+        block, index, receiver = rows.block, rows.index, rows.receiver
+        x, a, pre, proj, e, hv = ctx.saved_tensors
+        src = _RowSource(x, rows.rescale, rows.edge_map, e, hv, rows.sender)
         inv = block.inv
         phi, gamma = inv.phi, block.gamma.weight
         k = src.width
         w1 = phi.first.weight
         rho = _rho(inv.tau)
-        acc = _Grads(ctx.params)
+        acc = _Grads(rows.params)
         grad_a = None if a is None else torch.empty_like(a)
         grad_proj = None if proj is None else torch.zeros_like(proj)
         if rho is not None:
@@ -196,12 +201,12 @@ class _ScaleEqHidden(torch.autograd.Function):
             gc = grad_out[sl] if receiver is None else grad_out.index_select(0, receiver[sl])
             gx, gpre = _gate_backward(gamma, phi, xc, pc, gc, acc)
             if rho is not None:
-                s, u, z_pos, z_neg, n_pos, n_neg, st_pos, st_neg = _rho_hidden(rho, xc, keep=True)
+                s, u, z_pos, z_neg, n_pos, n_neg, st_pos, st_neg = _rho_hidden(rho, xc)
                 g_s_total += gpre.T @ s
                 gs = gpre @ w_s
-                gz_pos = _norm_backward(rho.norm, torch.ops.aten.silu_backward(gs, n_pos), z_pos,
+                gz_pos = _norm_backward(rho.norm, rho.activation_backward(gs, n_pos), z_pos,
                                         st_pos, acc)
-                gz_neg = _norm_backward(rho.norm, torch.ops.aten.silu_backward(gs, n_neg), z_neg,
+                gz_neg = _norm_backward(rho.norm, rho.activation_backward(gs, n_neg), z_neg,
                                         st_neg, acc)
                 gu = gz_pos - gz_neg
                 acc.add(rho.first.bias, gz_pos.sum(0) + gz_neg.sum(0))
@@ -211,7 +216,7 @@ class _ScaleEqHidden(torch.autograd.Function):
                 tau_params = _params(inv.tau)
                 with torch.enable_grad():
                     xt = xc.detach().requires_grad_()
-                    t = _tau(inv.tau, xt)
+                    t = inv.tau.forward(xt)
                     if tau_params or t.requires_grad:
                         gt = torch.autograd.grad(t, [xt, *tau_params], gpre @ w1[:, :k],
                                                  allow_unused=True)
@@ -236,10 +241,9 @@ class _ScaleEqHidden(torch.autograd.Function):
             acc.add(w1, 2 * torch.outer(gsum, b2), cols=slice(0, k))
             acc.add_mm(w2, w1t.T, g_s_total)
             acc.add(b2, 2 * (gsum @ w1t))
-        if ctx.rescale is not None:
-            acc.add(ctx.rescale.gamma_e.weight, src.grad_we)
-        return (None, None, None, None, src.grad_x, grad_a, grad_proj, None, src.grad_e,
-                src.grad_hv, None, None, None, *acc.result())
+        if rows.rescale is not None:
+            acc.add(rows.rescale.gamma_e.weight, src.grad_we)
+        return (None, src.grad_x, grad_a, grad_proj, src.grad_e, src.grad_hv, *acc.result())
 
 
 def _gate_backward(gamma: torch.Tensor, phi, xc: torch.Tensor, pc: torch.Tensor,
@@ -248,13 +252,13 @@ def _gate_backward(gamma: torch.Tensor, phi, xc: torch.Tensor, pc: torch.Tensor,
     graph rebuilt): returns ``(∂L/∂xc, ∂L/∂pc)`` and adds the parameters' to ``acc``."""
     gx_lin = F.linear(xc, gamma)
     n_p, stats_p = _norm_stats(phi.norm, pc)
-    h1 = F.silu(n_p)
+    h1 = phi.activation(n_p)
     hid = F.linear(h1, phi.second.weight, phi.second.bias)
     g_hid = gc * gx_lin
     g_gamma = gc * hid
     acc.add_mm(phi.second.weight, g_hid.T, h1)
     acc.add(phi.second.bias, g_hid.sum(0))
-    g_np = torch.ops.aten.silu_backward(g_hid @ phi.second.weight, n_p)
+    g_np = phi.activation_backward(g_hid @ phi.second.weight, n_p)
     gpre = _norm_backward(phi.norm, g_np, pc, stats_p, acc)
     acc.add_mm(gamma, g_gamma.T, xc)
     return g_gamma @ gamma, gpre
@@ -291,17 +295,15 @@ def _norm_backward(norm, g: torch.Tensor, z: torch.Tensor, stats, acc) -> torch.
     return gz
 
 
-def _rho_hidden(rho, x: torch.Tensor, keep: bool = False):
-    """``s = SiLU(LN(x W^T + b)) + SiLU(LN(b - x W^T))`` of ρ (before its second Linear); with
-    ``keep``, also what backward needs."""
+def _rho_hidden(rho, x: torch.Tensor):
+    """:meth:`Tau.rho_hidden` ``s`` with what backward needs: the pre-activations, the
+    LayerNorm outputs and statistics of both branches (``native_layer_norm``)."""
     u = x @ rho.first.weight.T
     z_pos = u + rho.first.bias
     z_neg = rho.first.bias - u
     n_pos, st_pos = _norm_stats(rho.norm, z_pos)
     n_neg, st_neg = _norm_stats(rho.norm, z_neg)
-    s = F.silu(n_pos) + F.silu(n_neg)
-    if not keep:
-        return (s,)
+    s = rho.activation(n_pos) + rho.activation(n_neg)
     return s, u, z_pos, z_neg, n_pos, n_neg, st_pos, st_neg
 
 
@@ -405,7 +407,7 @@ class _GatedHidden(torch.autograd.Function):
         out = y.new_empty(y.shape[0], gamma.weight.shape[0])
         for sl in _chunks(y.shape[0], y.device):
             pre = a.index_select(0, ia[sl]) + b.index_select(0, ib[sl])
-            out[sl] = F.linear(y[sl], gamma.weight) * _hidden(phi, pre)
+            out[sl] = F.linear(y[sl], gamma.weight) * phi.hidden(pre)
         ctx.gamma, ctx.phi = gamma, phi
         ctx.save_for_backward(y, a, b, ia, ib)
         return out
@@ -428,9 +430,8 @@ def scale_eq_hidden(block, x: torch.Tensor, a: torch.Tensor | None,
                     proj: torch.Tensor | None = None, index: torch.Tensor | None = None
                     ) -> torch.Tensor:
     """``block.gamma(x) * block.inv(x, a, None, proj[index])`` with lean autograd."""
-    params = _params(block.gamma, block.inv.tau, block.inv.phi)
-    return _ScaleEqHidden.apply(block, None, None, params, x, a, proj, index, None, None, None,
-                                None, None, *params)
+    rows = ScaleEqRows(block, _params(block.gamma, block.inv.tau, block.inv.phi), index=index)
+    return _ScaleEqHidden.apply(rows, x, a, proj, None, None, *rows.params)
 
 
 def rescaled_scale_eq_hidden(block, rescale, e: torch.Tensor, hv: torch.Tensor,
@@ -443,8 +444,9 @@ def rescaled_scale_eq_hidden(block, rescale, e: torch.Tensor, hv: torch.Tensor,
     (``hv = Γ_v h``; ``edge_map`` row-wise or None), without keeping or materialising ``x``
     or ``edge_map(e)``; with ``receiver``, summed per receiving node (``(n_nodes, d_out)``)."""
     params = [*_params(block.gamma, block.inv.tau, block.inv.phi), rescale.gamma_e.weight]
-    return _ScaleEqHidden.apply(block, rescale, edge_map, params, None, a, proj, index, e, hv,
-                                sender, receiver, n_nodes, *params)
+    rows = ScaleEqRows(block, params, rescale=rescale, edge_map=edge_map, index=index,
+                       sender=sender, receiver=receiver, n_nodes=n_nodes)
+    return _ScaleEqHidden.apply(rows, None, a, proj, e, hv, *params)
 
 
 def gated_hidden(gamma: nn.Linear, phi, y: torch.Tensor, a: torch.Tensor, b: torch.Tensor,

@@ -8,6 +8,10 @@
 - ``DeepSetReadout`` (GMN): ``y = MLP_g(Σ_i MLP_l(h_i))`` over all nodes.
 - ``EditingHead`` (equivariant): ``ΔW_l = α_l E_l``, ``Δb_l = β_l H_l`` from the last layer's
   one-channel edge/node states; they transform exactly like ``W_l``/``b_l``.
+
+Shapes (every readout's ``forward(h, g)``): ``h (N, d)`` node states of the flat graph ``g``
+of G graphs -> ``(G, d_out)``; the editing head's ``forward(h, e, g)``: ``h (N, 1)``,
+``e (E, d_e)`` -> per-layer ``(ΔW_l (G, *W_l.shape), Δb_l (G, *b_l.shape))``.
 """
 
 from __future__ import annotations
@@ -21,12 +25,8 @@ from scalegmn.nn.mlp import MLP
 from scalegmn.weightspace.graph import from_graph_features
 
 
-def _io_states(h: torch.Tensor, nodes: torch.Tensor | None, what: str, expected: int) -> torch.Tensor:
-    if nodes is None:
-        raise ValueError(
-            f"this readout flattens the {what} neurons, so every graph in a batch needs the same "
-            f"number of {what}s; use readout 'full_graph' or batch such graphs separately"
-        )
+def _io_states(h: torch.Tensor, nodes: torch.Tensor, what: str, expected: int) -> torch.Tensor:
+    """``(G, n * d)``: the states of each graph's input or output neurons, flattened."""
     if nodes.shape[1] != expected:
         raise ValueError(f"the model was built for networks with {expected} {what}s, "
                          f"these have {nodes.shape[1]}")
@@ -94,8 +94,6 @@ class EditingHead(nn.Module):
         self.beta = nn.Parameter(torch.full((n_layers,), float(out_scale)))
 
     def forward(self, h: torch.Tensor, e: torch.Tensor, g: FlatGraph):
-        if g.spec is None:
-            raise ValueError("the editing head needs every graph in a batch to share one architecture")
         node = g.per_graph_nodes(h[:, 0])
         edge = g.per_graph_edges(e)
         weights, biases = from_graph_features(g.spec, node, edge)

@@ -39,6 +39,7 @@ from scalegmn.data.cache import load_split
 from scalegmn.errors import DataError
 from scalegmn.models.metanetworks import build_model, count_parameters
 from scalegmn.models.presets import OptimConfig
+from scalegmn.nn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.train import editing
 from scalegmn.train.experiments import TrainJob
 from scalegmn.train.metrics import (
@@ -120,17 +121,18 @@ def optimizer_step(
     loss_of: Callable[[Any], torch.Tensor],
     *,
     clip_grad_norm: float | None,
-    micro_batch_size: int | None = None,
+    execution: ExecutionConfig = DEFAULT_EXECUTION,
 ) -> torch.Tensor:
     """One optimizer step on ``batch``; returns the (detached) mean loss.
 
-    With ``micro_batch_size`` the gradient is accumulated over micro-batches, each loss weighted
-    by its share of the batch. Every loss here is a mean over networks and no layer uses batch
+    With ``execution.micro_batch_size`` the gradient is accumulated over micro-batches, each
+    loss weighted by its share of the batch. Every loss here is a mean over networks and no layer uses batch
     statistics (LayerNorm is per sample), so this is the gradient of the whole batch, computed
     with one micro-batch's activation memory.
     """
     n = batch.size
-    size = micro_batch_size if micro_batch_size and micro_batch_size < n else n
+    micro = execution.micro_batch_size
+    size = micro if micro and micro < n else n
     optimizer.zero_grad(set_to_none=True)
     total = torch.zeros(())
     for start in range(0, n, size):
@@ -422,7 +424,8 @@ def fit(
                 batch,
                 lambda part: _batch_loss(model, part, task, images)[0],
                 clip_grad_norm=loop.clip_grad_norm,
-                micro_batch_size=loop.micro_batch_size,
+                # Until the `execution:` section replaces optim.micro_batch_size.
+                execution=ExecutionConfig(micro_batch_size=loop.micro_batch_size),
             )
         except FloatingPointError as err:
             raise FloatingPointError(f"{err} (at step {state['step']})") from None
@@ -544,7 +547,8 @@ def run_job(
     spec = splits["train"].spec
     n_out = n_outputs_for(task, splits)
     torch.manual_seed(seed)  # model init depends on the seed only
-    model = build_model(model_cfg, spec, task=task, n_outputs=n_out)
+    model = build_model(model_cfg, spec, task=task, n_outputs=n_out,
+                        execution=ExecutionConfig.from_settings(model_cfg, optim_cfg))
     n_params = count_parameters(model)
     log.info("model %s: %d parameters", settings["preset"], n_params)
     if model_cfg.input_scaling == "rms":
@@ -623,9 +627,11 @@ def load_checkpoint(path: str | Path, device: str = "cpu"):
         raise DataError(path, f"not a readable checkpoint ({_load_problem(err)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != "scalegmn-checkpoint/1":
         raise DataError(path, "not a scalegmn checkpoint (expected best.pt written by the train rule)")
-    model_cfg = TrainJob.from_settings(ckpt["settings"]).model
+    job = TrainJob.from_settings(ckpt["settings"])
+    model_cfg, optim_cfg = job.model, job.optim
     spec = NetworkSpec.from_dict(ckpt["spec"])
-    model = build_model(model_cfg, spec, task=ckpt["task"], n_outputs=ckpt["n_outputs"])
+    model = build_model(model_cfg, spec, task=ckpt["task"], n_outputs=ckpt["n_outputs"],
+                        execution=ExecutionConfig.from_settings(model_cfg, optim_cfg))
     model.load_state_dict(ckpt["model_state"])
     model.to(resolve_device(device)).eval()
     return model, ckpt

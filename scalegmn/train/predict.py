@@ -31,7 +31,7 @@ from scalegmn.errors import DataError
 from scalegmn.train import editing
 from scalegmn.train.loop import load_checkpoint, resolve_device
 from scalegmn.weightspace.batch import WeightBatch
-from scalegmn.weightspace.network import Network, NetworkSpec, stack
+from scalegmn.weightspace.network import Network, NetworkSpec, is_odd, stack
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def _read_zoo(path: Path, spec_expected):
             spec = spec_expected
             weights = tuple(torch.cat([n.weights[i] for _, n in nets]) for i in range(spec.n_layers))
             biases = tuple(torch.cat([n.biases[i] for _, n in nets]) for i in range(spec.n_layers))
-            odd = torch.as_tensor(np.isin(acts[order], ("tanh", "sine")))
+            odd = torch.tensor([is_odd(a) for a in acts[order]])
             net = Network(spec, weights, biases)
             sources = [f"{path}#{i}" for i in order]
             return _Zoo(net, target[order], sources, odd if len(set(acts)) > 1 else None)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from scalegmn.weightspace.network import Network
+from scalegmn.weightspace.network import Network, is_odd
 
 
 @dataclass(frozen=True)
@@ -67,5 +67,5 @@ class WeightBatch:
         """``(B,)`` bool: True where the sign group acts, False where positive scaling acts."""
         if self.sign_mask is not None:
             return self.sign_mask
-        odd = self.net.spec.hidden_activation in ("sine", "tanh")
+        odd = is_odd(self.net.spec.hidden_activation)
         return torch.full((self.size,), odd, dtype=torch.bool, device=self.net.biases[0].device)

@@ -25,6 +25,25 @@ LAYER_KINDS = ("linear", "conv")
 GRIDS = ("xy", "ij")
 
 
+def scale_kind(activation: str) -> str:
+    """The scaling group an activation respects, the one answer to "is this activation odd?".
+
+    ``"sign"`` for odd activations (tanh, sine: ``σ(-z) = -σ(z)``, so ``q ∈ {±1}``) and
+    ``"positive"`` for positively homogeneous ones (ReLU, identity: ``σ(q z) = q σ(z)`` for
+    ``q > 0``). See :mod:`scalegmn.weightspace.symmetry`.
+    """
+    if activation in ("sine", "tanh"):
+        return "sign"
+    if activation in ("relu", "identity"):
+        return "positive"
+    raise ValueError(f"unknown activation {activation!r}")
+
+
+def is_odd(activation: str) -> bool:
+    """True where the sign group acts (``scale_kind(activation) == "sign"``)."""
+    return scale_kind(activation) == "sign"
+
+
 @dataclass(frozen=True)
 class NetworkSpec:
     """Architecture of a feed-forward network (MLP, SIREN or small CNN).

@@ -34,18 +34,9 @@ from collections.abc import Sequence
 
 import torch
 
-from scalegmn.weightspace.network import Network, NetworkSpec
+from scalegmn.weightspace.network import Network, NetworkSpec, scale_kind
 
-SCALE_KINDS = ("sign", "positive")
-
-
-def scale_kind(activation: str) -> str:
-    """The scaling group that an activation respects: ``"sign"`` (odd) or ``"positive"``."""
-    if activation in ("sine", "tanh"):
-        return "sign"
-    if activation in ("relu", "identity"):
-        return "positive"
-    raise ValueError(f"unknown activation {activation!r}")
+SCALE_KINDS = ("sign", "positive")  # values of scale_kind (defined with NetworkSpec)
 
 
 def _hidden_sizes(spec: NetworkSpec) -> list[int]:

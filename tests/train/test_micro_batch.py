@@ -7,6 +7,7 @@ import torch
 from scalegmn.models.catalogue import preset_spec
 from scalegmn.models.metanetworks import build_model
 from scalegmn.models.presets import get_preset
+from scalegmn.nn.execution import ExecutionConfig
 from scalegmn.train.loop import optimizer_step
 from scalegmn.weightspace.batch import WeightBatch
 from scalegmn.weightspace.testing import random_network
@@ -21,7 +22,7 @@ def _step(model, batch, micro):
         batch,
         lambda part: torch.nn.functional.cross_entropy(model(part), part.y),
         clip_grad_norm=10.0,
-        micro_batch_size=micro,
+        execution=ExecutionConfig(micro_batch_size=micro),
     )
     return loss, [p.grad.clone() for p in model.parameters() if p.grad is not None], model
 
