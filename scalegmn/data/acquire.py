@@ -36,8 +36,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from scalegmn.atomic import atomic_directory, atomic_write
 from scalegmn.data.config import DATASET_ROOTS
-from scalegmn.data.formats.atomic import atomic_directory, atomic_write
 from scalegmn.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)

@@ -38,8 +38,8 @@ import torch
 import zarr
 
 from scalegmn import __version__
+from scalegmn.atomic import atomic_directory
 from scalegmn.data.augment import symmetry_copies, symmetry_copies_mixed
-from scalegmn.data.formats.atomic import atomic_directory
 from scalegmn.data.splits import read_splits
 from scalegmn.data.weight_table import read_table
 from scalegmn.errors import DataError
