@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from scalegmn.train.loop import JobOutputs, run_job
+from scalegmn.train.job import JobOutputs, run_job
 
 logging.basicConfig(
     filename=snakemake.log[0],  # noqa: F821 - injected by Snakemake

@@ -19,17 +19,18 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from scalegmn.atomic import atomic_write
 from scalegmn.data.cache import load_split
 from scalegmn.data.formats.detect import FORMATS, detect_file_format, detect_format
 from scalegmn.errors import DataError
 from scalegmn.train import editing
-from scalegmn.train.loop import load_checkpoint, resolve_device
+from scalegmn.train.checkpoint import load_checkpoint
+from scalegmn.train.setup import resolve_device
 from scalegmn.weightspace.batch import WeightBatch
 from scalegmn.weightspace.network import Network, NetworkSpec, stack
 
@@ -142,14 +143,11 @@ def predict_rows(checkpoint: Path, source: Path, batch_size: int = 64, device: s
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     fields = list(dict.fromkeys(k for r in rows for k in r))
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="") as f:
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
-    os.replace(tmp, path)
 
 
 def run(args: argparse.Namespace) -> int:

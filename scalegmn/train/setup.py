@@ -1,0 +1,47 @@
+"""What a job settles before training: the device, the seeds, the preset's configs, the output count."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from scalegmn.models.presets import get_preset
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch; deterministic kernels (warn only where none exists)."""
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def resolve_preset(settings: Mapping[str, Any]):
+    """(ModelConfig, OptimConfig) of a job: the named preset with the job's overrides."""
+
+    preset = get_preset(settings["preset"])
+    model_cfg = preset.model.override(settings.get("model") or {})
+    optim_cfg = preset.optim.override(settings.get("optim") or {})
+    return model_cfg, optim_cfg
+
+
+def n_outputs_for(task: str, splits: Mapping[str, Any]) -> int:
+    """Classes (classification) from the store, else from the labels seen; 1 otherwise."""
+    if task != "classification":
+        return 1
+    declared = [s.n_classes for s in splits.values() if getattr(s, "n_classes", None)]
+    seen = max(int(s.y.max()) + 1 for s in splits.values() if s.size)
+    return max(declared + [seen])
