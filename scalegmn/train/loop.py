@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from scalegmn.data.split import Split
 from scalegmn.models.presets import OptimConfig
 from scalegmn.train import editing
 from scalegmn.train.checkpoint import restore_resume, save_resume
@@ -120,7 +121,7 @@ def optimizer_step(
 
 
 @torch.no_grad()
-def evaluate(model, split, task: str, batch_size: int, device: torch.device) -> dict[str, float]:
+def evaluate(model, split: Split, task: str, batch_size: int, device: torch.device) -> dict[str, float]:
     """Metrics of ``model`` over the whole split (in order, no shuffling)."""
     was_training = model.training
     model.eval()
@@ -201,7 +202,7 @@ class _Run:
     model: torch.nn.Module
     loop: OptimConfig
     task: str
-    splits: Mapping[str, Any]
+    splits: Mapping[str, Split]
     device: torch.device
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
@@ -211,7 +212,7 @@ class _Run:
     on_eval: Callable[[dict[str, Any]], None] | None
 
     @property
-    def train(self):
+    def train(self) -> Split:
         return self.splits["train"]
 
     @property
@@ -227,7 +228,7 @@ def _total_steps(loop: OptimConfig, steps_per_epoch: int) -> int:
     raise ValueError("set optim.epochs or optim.max_steps")
 
 
-def _start(model, loop: OptimConfig, task: str, splits: Mapping[str, Any], *, seed: int,
+def _start(model, loop: OptimConfig, task: str, splits: Mapping[str, Split], *, seed: int,
            device: torch.device, on_eval) -> _Run:
     """Move the model to ``device`` and build its optimizer, schedule and shuffling generator."""
     n = splits["train"].size
@@ -338,7 +339,7 @@ def fit(
     model: torch.nn.Module,
     loop: OptimConfig,
     task: str,
-    splits: Mapping[str, Any],
+    splits: Mapping[str, Split],
     *,
     seed: int,
     device: torch.device | str = "cpu",

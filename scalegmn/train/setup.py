@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from scalegmn.data.split import Split
 from scalegmn.models.presets import get_preset
 
 
@@ -38,7 +39,7 @@ def resolve_preset(settings: Mapping[str, Any]):
     return model_cfg, optim_cfg
 
 
-def n_outputs_for(task: str, splits: Mapping[str, Any]) -> int:
+def n_outputs_for(task: str, splits: Mapping[str, Split]) -> int:
     """Classes (classification) from the store, else from the labels seen; 1 otherwise."""
     if task != "classification":
         return 1
