@@ -61,8 +61,8 @@ def child(preset_name: str, batch_size: int, mode: str, steps: int, micro_batch:
           override: dict) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
-    from scalegmn.models.metanetworks import as_flat_graph, build_model
     from scalegmn.models.catalogue import preset_outputs, preset_spec
+    from scalegmn.models.metanetworks import as_flat_graph, build_model
     from scalegmn.models.presets import get_preset
     from scalegmn.train.loop import optimizer_step
     from scalegmn.weightspace.batch import WeightBatch
