@@ -6,7 +6,7 @@ import torch
 
 from scalegmn.logs import configure
 from scalegmn.train.experiments import TrainJob
-from scalegmn.train.loop import JobOutputs, run_job
+from scalegmn.train.job import JobOutputs, run_job
 
 with configure(snakemake.log[0], logger="train", failure="training failed"):
     torch.set_num_threads(snakemake.threads)

@@ -13,7 +13,9 @@
   (rule ``canonicalize_dataset``);
 - :mod:`~scalegmn.data.augment`: train-only augmentation under random symmetries;
 - :mod:`~scalegmn.data.cache`: the zarr stores of each view, and the loader training reads
-  them with (rule ``build_cache``).
+  them with (rule ``build_cache``);
+- :mod:`~scalegmn.data.split`: the ``Split`` protocol every consumer of networks reads
+  (training, prediction, tests), and ``MemorySplit`` for networks already in memory.
 
 The Snakefile imports ``config`` and ``acquire`` when it is parsed, so this ``__init__`` imports
 no submodule (several import torch).
@@ -27,6 +29,7 @@ __all__ = [
     "config",
     "formats",
     "ingest",
+    "split",
     "splits",
     "standins",
     "weight_table",

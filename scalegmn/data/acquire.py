@@ -36,7 +36,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from scalegmn.data.formats.atomic import atomic_directory, atomic_write
+from scalegmn.atomic import atomic_directory, atomic_write
 from scalegmn.errors import ConfigError, DataError
 from scalegmn.vocabulary import DATASET_ROOTS
 

@@ -1,20 +1,25 @@
 """The graph cache: one zarr v3 store per view and split, and the in-memory loader training uses.
 
-Store layout (every array has a ``description`` attribute; the group explains itself):
+Store layout, format version 2 (every array has a ``description`` attribute; the group explains
+itself). The store holds the graph tensors the model consumes, layer by layer, with no per-graph
+intermediate: the layer-major graph of a network (``scalegmn.nn.graph_batch.from_weight_batch``)
+has one edge block per weight layer and one node block per layer of neurons, and
 
-- ``node_feat`` float32, flat: per network its ``N`` node features (biases; input nodes 0),
-  network i at ``node_offsets[i]:node_offsets[i+1]``;
-- ``edge_feat`` float32, flat: per network its ``E x d_e`` edge features in the topology's
-  edge order (``scalegmn.weightspace.graph.to_graph_features``), at ``edge_offsets[i]:edge_offsets[i+1]``;
-- the raw weights for editing are the SAME arrays: ``scalegmn.weightspace.graph.from_graph_features``
-  recovers ``(weights, biases)`` exactly, so they are not stored twice;
-- ``arch_id`` int32 per network, and ``arch/<a>/`` per architecture: ``edge_index``,
-  ``node_type``, ``edge_type``, ``node_layer`` plus the spec JSON (topology stored once);
-- ``y`` (int64 labels or float32 targets), ``activation`` (str), ``sign_mask`` (bool: odd
+- ``arch/<a>/weight_<l>`` float32 ``(n_a, out, in[, kh, kw])``: edge block l of the networks of
+  architecture a, in PyTorch order (edge j -> i of layer l carries ``[n, i, j]``);
+- ``arch/<a>/bias_<l>`` float32 ``(n_a, out)``: node block l + 1 (input nodes carry a constant);
+- ``arch/<a>/rows`` int64 ``(n_a,)``: the store rows of those networks; ``arch_id`` int32 per row;
+- ``arch/<a>/`` also holds the topology (``edge_index``, ``node_type``, ``edge_type``,
+  ``node_layer``) and the spec JSON, stored once per architecture;
+- per row: ``y`` (int64 labels or float32 targets), ``activation`` (str), ``sign_mask`` (bool: odd
   hidden activation), ``source`` (str), ``table_row`` (row in the dataset's weight table),
   ``images`` (uint8 ``(N, 28, 28)`` originals for MNIST editing, when available).
 
-Flat arrays make mixed layouts possible (per-network offsets). Arrays are sharded: chunks of
+:func:`load_split` reads the blocks straight into the per-layer tensors a
+:class:`~scalegmn.weightspace.batch.WeightBatch` holds. Version 1 stores (flat per-graph
+``node_feat``/``edge_feat``) are refused with a one-line error that says to rebuild them.
+
+Per-architecture groups make mixed layouts possible. Arrays are sharded: chunks of
 64 networks, shards of 4096 networks, no compression (float weights do not compress;
 ecosystem.md §3.3). Stores are written to ``<path>.tmp`` and renamed.
 
@@ -38,24 +43,19 @@ import torch
 import zarr
 
 from scalegmn import __version__
+from scalegmn.atomic import atomic_directory
 from scalegmn.data.augment import symmetry_copies, symmetry_copies_mixed
-from scalegmn.data.formats.atomic import atomic_directory
 from scalegmn.data.splits import read_splits
 from scalegmn.data.weight_table import read_table
 from scalegmn.errors import DataError
 from scalegmn.weightspace.batch import WeightBatch
-from scalegmn.weightspace.graph import (
-    edge_feature_dim,
-    from_graph_features,
-    to_graph_features,
-    topology,
-)
+from scalegmn.weightspace.graph import topology
 from scalegmn.weightspace.network import Network, NetworkSpec, is_odd
 
 logger = logging.getLogger(__name__)
 
 STORE_FORMAT = "scalegmn-graph-cache"
-STORE_VERSION = 1
+STORE_VERSION = 2
 CHUNK_NETWORKS = 64
 SHARD_NETWORKS = 4096
 
@@ -106,39 +106,44 @@ def _create(group: zarr.Group, name: str, data: np.ndarray, description: str, pe
         arr[...] = data
 
 
+def _write_blocks(group: zarr.Group, spec: NetworkSpec, nets: list[Network], rows: np.ndarray) -> None:
+    """The graph blocks of one architecture's networks: per layer its edge block (the weight)
+    and node block (the bias), and the store rows they belong to."""
+    _create(group, "rows", rows.astype(np.int64), "store row of each network of this architecture")
+    for layer in range(spec.n_layers):
+        weight = torch.cat([n.weights[layer] for n in nets])
+        bias = torch.cat([n.biases[layer] for n in nets])
+        _create(group, f"weight_{layer}", weight.numpy(),
+                f"edge block of layer {layer}: the weight of edge j -> i at [n, i, j] (PyTorch order)")
+        _create(group, f"bias_{layer}", bias.numpy(),
+                f"node block of layer {layer + 1}: the bias of each neuron")
+
+
+def _write_topology(group: zarr.Group, spec: NetworkSpec) -> None:
+    topo = topology(spec)
+    for name, t, desc in (
+        ("edge_index", topo.edge_index, "(2, E) source, target node of each edge"),
+        ("node_type", topo.node_type, "positional type of each node"),
+        ("edge_type", topo.edge_type, "positional type of each edge"),
+        ("node_layer", topo.node_layer, "layer of each node (0 = inputs)"),
+    ):
+        group.create_array(name, data=t.numpy(), attributes={"description": desc})
+
+
 def write_store(path: str | Path, content: StoreContent, attrs: dict[str, Any]) -> Path:
     """Write ``content`` as a zarr v3 store at ``path`` (via ``path.tmp``, then rename)."""
     path = Path(path)
     t0 = time.monotonic()
     with atomic_directory(path) as tmp:
         root = zarr.open_group(tmp, mode="w", zarr_format=3)
-        node_parts, edge_parts, node_sizes, edge_sizes, arch_ids, specs = [], [], [], [], [], []
+        specs: list[str] = []  # spec key of each architecture, in order of first appearance
+        arch_ids: list[int] = []
         for net in content.nets:
-            n = int(net.batch_shape[0])
-            key = net.spec.key()
-            if key not in specs:
-                specs.append(key)
-            nf, ef = to_graph_features(net.to(torch.float32), input_value=0.0)
-            node_parts.append(nf.reshape(-1).numpy())
-            edge_parts.append(ef.reshape(-1).numpy())
-            node_sizes += [net.spec.n_nodes] * n
-            edge_sizes += [net.spec.n_edges * edge_feature_dim(net.spec)] * n
-            arch_ids += [specs.index(key)] * n
-        node_off = np.concatenate([[0], np.cumsum(node_sizes, dtype=np.int64)]).astype(np.int64)
-        edge_off = np.concatenate([[0], np.cumsum(edge_sizes, dtype=np.int64)]).astype(np.int64)
-        per_node = node_sizes[0] if node_sizes else 1
-        per_edge = edge_sizes[0] if edge_sizes else 1
-        empty = np.zeros(0, np.float32)
-        _create(root, "node_feat", np.concatenate(node_parts) if node_parts else empty,
-                "node features (biases; 0 on input nodes), flat; network i at node_offsets[i]:node_offsets[i+1]",
-                per_node)
-        _create(root, "edge_feat", np.concatenate(edge_parts) if edge_parts else empty,
-                "edge features (weights, E x d_e per network, topology edge order), flat; "
-                "network i at edge_offsets[i]:edge_offsets[i+1]; with node_feat these ARE the raw "
-                "weights (scalegmn.weightspace.graph.from_graph_features)", per_edge)
-        _create(root, "node_offsets", node_off, "start of each network in node_feat (N+1)")
-        _create(root, "edge_offsets", edge_off, "start of each network in edge_feat (N+1)")
-        _create(root, "arch_id", np.asarray(arch_ids, dtype=np.int32), "architecture of each network (arch/<id>)")
+            if net.spec.key() not in specs:
+                specs.append(net.spec.key())
+            arch_ids += [specs.index(net.spec.key())] * int(net.batch_shape[0])
+        arch_ids_np = np.asarray(arch_ids, dtype=np.int32)
+        _create(root, "arch_id", arch_ids_np, "architecture of each network (arch/<id>)")
         _create(root, "y", content.y, "class label (int64) or regression target (float32)")
         _create(root, "activation", content.activation, "hidden activation of each network")
         odd = np.array([is_odd(a) for a in content.activation.astype(str)], dtype=bool)
@@ -149,19 +154,14 @@ def write_store(path: str | Path, content: StoreContent, attrs: dict[str, Any]) 
         if content.images is not None:
             _create(root, "images", content.images.astype(np.uint8),
                     "original 28x28 uint8 image each INR was fit to (INR editing)")
-        arch = root.create_group("arch", attributes={"description": "topology per architecture"})
+        arch = root.create_group("arch", attributes={"description": "graph blocks and topology per architecture"})
         for a, key in enumerate(specs):
             spec = NetworkSpec.from_dict(json.loads(key))
-            topo = topology(spec)
             g = arch.create_group(str(a), attributes={"spec": json.loads(key),
                                                       "description": f"layout {list(spec.layout)}"})
-            for name, t, desc in (
-                ("edge_index", topo.edge_index, "(2, E) source, target node of each edge"),
-                ("node_type", topo.node_type, "positional type of each node"),
-                ("edge_type", topo.edge_type, "positional type of each edge"),
-                ("node_layer", topo.node_layer, "layer of each node (0 = inputs)"),
-            ):
-                g.create_array(name, data=t.numpy(), attributes={"description": desc})
+            _write_blocks(g, spec, [n.to(torch.float32) for n in content.nets if n.spec.key() == key],
+                          np.flatnonzero(arch_ids_np == a))
+            _write_topology(g, spec)
         root.attrs.update({
             "format": STORE_FORMAT,
             "format_version": STORE_VERSION,
@@ -182,7 +182,7 @@ def write_store(path: str | Path, content: StoreContent, attrs: dict[str, Any]) 
 
 @dataclass
 class CachedSplit:
-    """One split in memory. Index it with :meth:`get` / :meth:`batches`.
+    """One split in memory, a :class:`scalegmn.data.split.Split`. Index it with :meth:`get` / :meth:`batches`.
 
     For one layout, ``spec`` is the architecture (for a mixed relu+tanh zoo the layout is
     shared: ``spec`` is the ReLU one and ``sign_mask`` says which are tanh). For mixed layouts
@@ -262,8 +262,11 @@ class CachedSplit:
         return out
 
 
-def _gather_rows(flat: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
-    return flat[starts[:, None] + np.arange(width)[None, :]] if len(starts) else np.zeros((0, width), flat.dtype)
+def _read_blocks(group: zarr.Group, spec: NetworkSpec) -> tuple[np.ndarray, tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """(store rows, weights, biases) of one architecture: its graph blocks, layer by layer."""
+    return (group["rows"][...],
+            tuple(group[f"weight_{layer}"][...] for layer in range(spec.n_layers)),
+            tuple(group[f"bias_{layer}"][...] for layer in range(spec.n_layers)))
 
 
 def load_split(store_path: str | Path, device: str | torch.device = "cpu") -> CachedSplit:
@@ -275,10 +278,9 @@ def load_split(store_path: str | Path, device: str | torch.device = "cpu") -> Ca
         attrs = dict(root.attrs)
         if attrs.get("format") != STORE_FORMAT:
             raise DataError(path, f"not a {STORE_FORMAT} store (format={attrs.get('format')!r})")
-        node_feat = root["node_feat"][...]
-        edge_feat = root["edge_feat"][...]
-        node_off = root["node_offsets"][...]
-        edge_off = root["edge_offsets"][...]
+        if attrs.get("format_version") != STORE_VERSION:
+            raise DataError(path, f"cache store of format version {attrs.get('format_version')}, this scalegmn "
+                                  f"reads version {STORE_VERSION}; delete it and rebuild it with snakemake")
         arch_id = root["arch_id"][...]
         y = root["y"][...]
         activation = np.array([str(a) for a in root["activation"][...]], dtype=str)
@@ -286,6 +288,7 @@ def load_split(store_path: str | Path, device: str | torch.device = "cpu") -> Ca
         images = root["images"][...] if "images" in root else None
         specs = [NetworkSpec.from_dict(dict(root["arch"][str(a)].attrs["spec"]))
                  for a in range(int(attrs["n_architectures"]))]
+        blocks = [_read_blocks(root["arch"][str(a)], spec) for a, spec in enumerate(specs)]
     except DataError:
         raise
     except (OSError, KeyError, ValueError) as err:  # missing, incomplete or corrupt (checksums, JSON)
@@ -294,19 +297,10 @@ def load_split(store_path: str | Path, device: str | torch.device = "cpu") -> Ca
                               "rebuild it with snakemake") from None
     weights, biases = [], []
     arch_pos = np.zeros(len(arch_id), dtype=np.int64)
-    for a, spec in enumerate(specs):
-        rows = np.flatnonzero(arch_id == a)
+    for rows, w, b in blocks:
         arch_pos[rows] = np.arange(len(rows))
-        d_e = edge_feature_dim(spec)
-        nf = torch.from_numpy(_gather_rows(node_feat, node_off[rows], spec.n_nodes))
-        ef = torch.from_numpy(_gather_rows(edge_feat, edge_off[rows], spec.n_edges * d_e))
-        if rows.size:
-            w, b = from_graph_features(spec, nf, ef.reshape(len(rows), spec.n_edges, d_e))
-        else:  # an empty split (an activation filter can leave none): shapes only
-            w = tuple(torch.zeros(0, *spec.weight_shape(i)) for i in range(spec.n_layers))
-            b = tuple(torch.zeros(0, *spec.bias_shape(i)) for i in range(spec.n_layers))
-        weights.append(tuple(t.contiguous().to(device) for t in w))
-        biases.append(tuple(t.contiguous().to(device) for t in b))
+        weights.append(tuple(torch.from_numpy(t).to(device) for t in w))
+        biases.append(tuple(torch.from_numpy(t).to(device) for t in b))
     acts = sorted(set(activation.tolist()))
     sign_mask = None
     if len(acts) > 1:
@@ -323,7 +317,7 @@ def load_split(store_path: str | Path, device: str | torch.device = "cpu") -> Ca
         y=y_t, sign_mask=sign_mask, sources=sources, images=imgs, task_kind=task,
         n_classes=attrs.get("n_classes") if task == "classification" else None, attrs=attrs,
     )
-    mb = (node_feat.nbytes + edge_feat.nbytes) / 1e6
+    mb = sum(t.nbytes for _, w, b in blocks for t in (*w, *b)) / 1e6
     dt = time.monotonic() - t0
     logger.info("loaded %d networks (%.1f MB) from %s in %.2f s", split.size, mb, path, dt)
     return split

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shutil
 from pathlib import Path
 
@@ -28,8 +27,8 @@ import h5py
 import numpy as np
 import torch
 
+from scalegmn.atomic import atomic_write
 from scalegmn.data.acquire import sha256_of
-from scalegmn.data.formats.atomic import atomic_write
 from scalegmn.data.weight_table import WeightTable, table_spec
 from scalegmn.errors import DataError
 from scalegmn.weightspace.functional import render
@@ -205,9 +204,8 @@ def canonicalize_file(table_in: str | Path, table_out: str | Path, summary_out: 
     table_out, summary_out = Path(table_out), Path(summary_out)
     spec = table_spec(table_in)
     stats = _stats(spec, mode, tolerance)
-    tmp = table_out.with_name(table_out.name + ".tmp")
-    shutil.copyfile(table_in, tmp)
-    try:
+    with atomic_write(table_out) as tmp:
+        shutil.copyfile(table_in, tmp)
         with h5py.File(tmp, "r+") as f:
             where = json.loads(f.attrs.get("dataset", '"table"'))
             n = int(f.attrs["n_networks"])
@@ -223,10 +221,6 @@ def canonicalize_file(table_in: str | Path, table_out: str | Path, summary_out: 
                         f["biases"][str(i)][lo:hi] = out.biases[i].numpy()
             summary = stats.summary(where)
             f.attrs["canonicalize"] = json.dumps(mode)
-        os.replace(tmp, table_out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     summary["dataset"] = where
     summary["table_sha256"] = sha256_of(table_out)
     with atomic_write(summary_out) as tmp_json:

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scalegmn.atomic import atomic_write
 from scalegmn.data.formats import cifar_inr, cnn_zoo, fmnist_inr, mnist_inr
-from scalegmn.data.formats.atomic import atomic_write
 from scalegmn.data.formats.mnist_images import read_mnist_images
 from scalegmn.data.weight_table import TableWriter
 from scalegmn.errors import DataError

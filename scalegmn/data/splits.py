@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scalegmn.data.formats.atomic import atomic_write
+from scalegmn.atomic import atomic_write
 from scalegmn.data.weight_table import WeightTable, read_table
 from scalegmn.errors import DataError
 

@@ -17,7 +17,7 @@ Layout of ``weights.h5`` (and ``canonical.h5``, same layout):
 from __future__ import annotations
 
 import json
-import os
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ import h5py
 import numpy as np
 import torch
 
+from scalegmn.atomic import atomic_write
 from scalegmn.errors import DataError
 from scalegmn.weightspace.network import Network, NetworkSpec
 
@@ -115,8 +116,9 @@ class TableWriter:
 
     def __init__(self, path: str | Path, spec: NetworkSpec):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self._target = ExitStack()  # the atomic write, completed by finish() only
+        self.tmp = self._target.enter_context(atomic_write(self.path))
+        self._finished = False
         self.spec = spec
         self.n = 0
         self.file = h5py.File(self.tmp, "w")
@@ -136,8 +138,9 @@ class TableWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.file.id.valid:
             self.file.close()
-        if exc_type is not None or self.tmp.exists():
-            self.tmp.unlink(missing_ok=True)
+        if not self._finished:  # an error, or no finish(): the temporary file goes, path stays as it was
+            abandoned = exc if exc is not None else RuntimeError("TableWriter closed before finish()")
+            self._target.__exit__(type(abandoned), abandoned, tb)
 
     def append(self, weights, biases, columns: dict[str, np.ndarray]) -> None:
         """Append a block of networks (numpy or torch, ``(n, ...)``) and their column values."""
@@ -170,7 +173,8 @@ class TableWriter:
         for k, v in (attrs or {}).items():
             self.file.attrs[k] = json.dumps(v, sort_keys=True)
         self.file.close()
-        os.replace(self.tmp, self.path)
+        self._finished = True
+        self._target.close()
         return self.path
 
 

@@ -4,7 +4,7 @@ and no function hides an import of the package.
 The package's folders follow the pipeline; a layer may import its own and the layers listed before
 it, never those after it::
 
-    base (errors, vocabulary, logs)  <  weightspace  <  data  <  nn  <  models  <  train  <  report
+    base (atomic, errors, vocabulary, logs)  <  weightspace  <  data  <  nn  <  models  <  train  <  report
     <  cli, devtools
 
 Imports inside functions are allowed only for optional heavy dependencies (plotting, SciPy,
@@ -25,7 +25,7 @@ PACKAGE = "scalegmn"
 
 #: Layer of each top-level module or subpackage; a module may import only layers <= its own.
 LAYERS: dict[str, int] = {
-    "__init__": 0, "errors": 0, "vocabulary": 0, "logs": 0, "schema": 0,
+    "__init__": 0, "atomic": 0, "errors": 0, "vocabulary": 0, "logs": 0, "schema": 0,
     "weightspace": 1,
     "data": 2,
     "nn": 3,

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 
 from scalegmn.weightspace.batch import WeightBatch
-from scalegmn.weightspace.graph import to_graph_features, topology
+from scalegmn.weightspace.graph import edge_block, edge_feature_dim, topology
 from scalegmn.weightspace.network import NetworkSpec
 
 INPUT, HIDDEN, OUTPUT = 0, 1, 2
@@ -229,31 +229,37 @@ class FlatGraph:
 
 
 def from_weight_batch(batch: WeightBatch, input_value: float) -> FlatGraph:
-    """The layer-major flat graph of B networks of one layout (vectorised over the batch)."""
+    """The layer-major flat graph of B networks of one layout (vectorised over the batch).
+
+    Built from the per-layer blocks directly: node block 0 is ``input_value``, node block l + 1
+    the biases of layer l, edge block l the weights of layer l (``scalegmn.weightspace.graph.edge_block``).
+    """
     net = batch.net
     spec = net.spec
     topo = topology(spec)
     device = net.biases[0].device
     g = batch.size
     layout = spec.layout
-    node_feat, edge_feat = to_graph_features(net, input_value)  # (G, N), (G, E, d_e)
     role = node_roles(spec).to(device)
     graphs = torch.arange(g, device=device)
     node_off = topo.layer_offsets
     edge_off = topo.edge_offsets
+    node_blocks = [torch.full((g * layout[0],), float(input_value), dtype=net.biases[0].dtype, device=device)]
+    node_blocks += [b.reshape(-1) for b in net.biases]  # (G * n_k,) per layer
     values, roles, types, node_graph = [], [], [], []
     for k, n in enumerate(layout):
         lo, hi = node_off[k], node_off[k + 1]
-        values.append(node_feat[:, lo:hi].reshape(-1))
+        values.append(node_blocks[k])
         roles.append(role[lo:hi].repeat(g))
         types.append(topo.node_type[lo:hi].to(device).repeat(g))
         node_graph.append(graphs.repeat_interleave(n))
     edges, etypes, edge_graph, srcs, dsts = [], [], [], [], []
     block_start = [sum(layout[:k]) * g for k in range(len(layout))]
+    d_e = edge_feature_dim(spec)
     for k in range(spec.n_layers):
         a, b = layout[k], layout[k + 1]
         lo, hi = edge_off[k], edge_off[k + 1]
-        edges.append(edge_feat[:, lo:hi].reshape(-1, edge_feat.shape[-1]))
+        edges.append(edge_block(spec, k, net.weights[k]).reshape(-1, d_e))  # (G * a * b, d_e)
         etypes.append(topo.edge_type[lo:hi].to(device).repeat(g))
         edge_graph.append(graphs.repeat_interleave(a * b))
         gg = graphs.view(g, 1, 1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from scalegmn.data.cache import load_split
+from scalegmn.train.checkpoint import load_checkpoint
 from scalegmn.train.editing import IMAGE_SHAPE, apply_delta, dilate, source_images
-from scalegmn.train.loop import load_checkpoint
 from scalegmn.weightspace.functional import render
 
 

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import zarr
 
+from scalegmn.atomic import atomic_write
 from scalegmn.data.cache import load_split
-from scalegmn.data.formats.atomic import atomic_write
 from scalegmn.errors import DataError
 from scalegmn.weightspace.functional import render
 

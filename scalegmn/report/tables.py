@@ -18,15 +18,14 @@ import json
 import logging
 import math
 import os
-import shutil
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from scalegmn.atomic import atomic_directory, atomic_write
 from scalegmn.data.acquire import sha256_of
-from scalegmn.data.formats.atomic import atomic_write
 from scalegmn.report.paper import paper_cell
 from scalegmn.train.experiments import TableConfig
 from scalegmn.vocabulary import TASK_METRICS
@@ -377,14 +376,6 @@ def provenance(
     }
 
 
-def _remove_stale_temporaries(out_dir: Path) -> None:
-    """Delete ``.<table>.tmp<pid>/`` folders of killed table jobs. Only the table job writes
-    ``out_dir`` and Snakemake never runs two jobs with one output at once, so none is live."""
-    for stale in out_dir.parent.glob(f".{out_dir.name}.tmp*"):
-        log.info("removing %s, left by a killed table job", stale)
-        shutil.rmtree(stale, ignore_errors=True)
-
-
 def write_table(
     table: TableConfig,
     metrics_paths: Mapping[Job, str | Path],
@@ -395,25 +386,20 @@ def write_table(
     """Write the table directory atomically (a temporary directory, then a rename), with
     ``provenance.json`` recording the metrics files it was built from."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(out_dir)
     metrics = {job: json.loads(Path(p).read_text()) for job, p in metrics_paths.items()}
     record = provenance(table, metrics_paths, history_paths, out_dir)
     rows = summarise(table, metrics)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp{os.getpid()}")
-    (tmp / "figures").mkdir(parents=True)
-    (tmp / f"{table.name}.md").write_text(to_markdown(table, rows))
-    (tmp / f"{table.name}.tex").write_text(to_latex(table, rows))
-    to_csv(rows, tmp / f"{table.name}.csv")
-    bar_chart(table, rows, tmp / "figures" / f"{table.name}_bars.png")
-    curves(table, {k: Path(v) for k, v in history_paths.items()}, tmp / "figures",
-           chance=_chance_level(table, metrics))
-    for name, draw in (extra_figures or {}).items():
-        draw(tmp / "figures" / name)
-    (tmp / PROVENANCE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+    with atomic_directory(out_dir) as tmp:
+        (tmp / "figures").mkdir(parents=True)
+        (tmp / f"{table.name}.md").write_text(to_markdown(table, rows))
+        (tmp / f"{table.name}.tex").write_text(to_latex(table, rows))
+        to_csv(rows, tmp / f"{table.name}.csv")
+        bar_chart(table, rows, tmp / "figures" / f"{table.name}_bars.png")
+        curves(table, {k: Path(v) for k, v in history_paths.items()}, tmp / "figures",
+               chance=_chance_level(table, metrics))
+        for name, draw in (extra_figures or {}).items():
+            draw(tmp / "figures" / name)
+        (tmp / PROVENANCE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     log.info("wrote %s (%d cells)", out_dir, len(rows))
     return rows
 

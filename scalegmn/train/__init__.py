@@ -2,8 +2,12 @@
 
 - :mod:`~scalegmn.train.experiments`: the EXPERIMENTS section of ``config.yaml`` (tables,
   columns, rows, seeds), validated at parse time;
-- :mod:`~scalegmn.train.loop`: the training and evaluation loops of the three tasks, with exact
-  resume after a kill, and the job that writes ``metrics.json``, ``history.csv`` and ``best.pt``;
+- :mod:`~scalegmn.train.job`: one pipeline job: data, model, fit, and the files it writes
+  (``metrics.json``, ``history.csv``, ``best.pt``);
+- :mod:`~scalegmn.train.loop`: the training and evaluation loop of the three tasks;
+- :mod:`~scalegmn.train.checkpoint`: resume files (exact resume after a kill), ``best.pt``
+  reading and writing, weights-only loading;
+- :mod:`~scalegmn.train.setup`: device, seeding, output count;
 - :mod:`~scalegmn.train.metrics`: evaluation metrics over a whole split;
 - :mod:`~scalegmn.train.editing`: INR editing (targets, residual edits, rendering);
 - :mod:`~scalegmn.train.predict`: apply a trained checkpoint to networks (``scalegmn predict``).
@@ -11,4 +15,4 @@
 This ``__init__`` imports no submodule, so the parse-time ``experiments`` stays torch-free.
 """
 
-__all__ = ["editing", "experiments", "loop", "metrics", "predict"]
+__all__ = ["checkpoint", "editing", "experiments", "job", "loop", "metrics", "predict", "setup"]

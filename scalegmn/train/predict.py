@@ -19,18 +19,19 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from scalegmn.atomic import atomic_write
 from scalegmn.data.cache import load_split
 from scalegmn.data.formats.detect import FORMATS, detect_file_format, detect_format
+from scalegmn.data.split import MemorySplit, Split
 from scalegmn.errors import DataError
 from scalegmn.train import editing
-from scalegmn.train.loop import load_checkpoint, resolve_device
-from scalegmn.weightspace.batch import WeightBatch
+from scalegmn.train.checkpoint import load_checkpoint
+from scalegmn.train.setup import resolve_device
 from scalegmn.weightspace.network import Network, NetworkSpec, is_odd, stack
 
 log = logging.getLogger(__name__)
@@ -44,23 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
 
 
-class _Zoo:
-    """Networks read from a zoo, grouped by architecture, with what CachedSplit offers predict."""
-
-    def __init__(self, net, y, sources, sign_mask=None):
-        self.net, self.y, self.sources, self.sign_mask = net, y, sources, sign_mask
-        self.size = len(sources)
-        self.images = None
-
-    def get(self, idx):
-        net = Network(self.net.spec, tuple(w[idx] for w in self.net.weights), tuple(b[idx] for b in self.net.biases))
-        y = None if self.y is None else self.y[idx]
-        mask = None if self.sign_mask is None else self.sign_mask[idx]
-        return WeightBatch(net=net, y=y, sign_mask=mask, index=idx)
-
-
-def _read_zoo(path: Path, spec_expected):
-    """A _Zoo from a folder or one .pth file, in the architecture of the checkpoint."""
+def _read_zoo(path: Path, spec_expected: NetworkSpec) -> MemorySplit:
+    """The networks of a folder or one .pth file, in the architecture of the checkpoint."""
 
     if path.is_file():
         fmt = detect_file_format(path)
@@ -85,7 +71,7 @@ def _read_zoo(path: Path, spec_expected):
             odd = torch.tensor([is_odd(a) for a in acts[order]])
             net = Network(spec, weights, biases)
             sources = [f"{path}#{i}" for i in order]
-            return _Zoo(net, target[order], sources, odd if len(set(acts)) > 1 else None)
+            return MemorySplit(net, target[order], sources=sources, sign_mask=odd if len(set(acts)) > 1 else None)
         nets = [module.read_network(p) for p in module.list_files(path)]
     if not nets:
         raise DataError(path, "holds no networks")
@@ -95,7 +81,7 @@ def _read_zoo(path: Path, spec_expected):
     batch = stack([Network(spec_expected, n.weights, n.biases, source=n.source) for n in nets])
     labels = [n.label for n in nets]
     y = torch.as_tensor(labels) if all(v is not None for v in labels) else None
-    return _Zoo(batch, y, [n.source for n in nets])
+    return MemorySplit(batch, y, sources=[n.source for n in nets])
 
 
 def _is_store(path: Path) -> bool:
@@ -106,6 +92,7 @@ def predict_rows(checkpoint: Path, source: Path, batch_size: int = 64, device: s
     dev = resolve_device(device)
     model, ckpt = load_checkpoint(checkpoint, device=str(dev))
     task = ckpt["task"]
+    data: Split
     if _is_store(source):
         data = load_split(source)
     else:
@@ -142,14 +129,11 @@ def predict_rows(checkpoint: Path, source: Path, batch_size: int = 64, device: s
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     fields = list(dict.fromkeys(k for r in rows for k in r))
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="") as f:
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
-    os.replace(tmp, path)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -133,6 +133,24 @@ def _pad_kernel(w: torch.Tensor, kernel: tuple[int, int]) -> torch.Tensor:
     return torch.nn.functional.pad(w, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
 
 
+def edge_block(spec: NetworkSpec, layer: int, weight: torch.Tensor) -> torch.Tensor:
+    """The edge features of weight layer ``layer``: ``(*batch, in, out, d_e)``, source-major.
+
+    Edge j -> i carries ``weight[..., i, j]``: a conv kernel flattened (zero-padded to the
+    largest kernel), a linear weight in slot 0 of the ``d_e`` channels.
+    """
+    batch = weight.shape[: weight.dim() - (4 if spec.layer_kinds[layer] == "conv" else 2)]
+    d_e = edge_feature_dim(spec)
+    n_out, n_in = spec.layout[layer + 1], spec.layout[layer]
+    if spec.layer_kinds[layer] == "conv":
+        k = _pad_kernel(weight, spec.kernel_size).reshape(*batch, n_out, n_in, d_e)
+    else:
+        k = weight.unsqueeze(-1)
+        if d_e > 1:  # linear layer inside a CNN: slot 0 (scalegmn-spec §1.3)
+            k = torch.nn.functional.pad(k, (0, d_e - 1))
+    return k.transpose(-3, -2)
+
+
 def to_graph_features(
     net: Network, input_value: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,13 +168,7 @@ def to_graph_features(
     for layer, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
         nodes.append(b)
         n_out, n_in = spec.layout[layer + 1], spec.layout[layer]
-        if spec.layer_kinds[layer] == "conv":
-            k = _pad_kernel(w, spec.kernel_size).reshape(*batch, n_out, n_in, d_e)
-        else:
-            k = w.unsqueeze(-1)
-            if d_e > 1:  # linear layer inside a CNN: slot 0 (scalegmn-spec §1.3)
-                k = torch.nn.functional.pad(k, (0, d_e - 1))
-        edges.append(k.transpose(-3, -2).reshape(*batch, n_in * n_out, d_e))
+        edges.append(edge_block(spec, layer, w).reshape(*batch, n_in * n_out, d_e))
     return torch.cat(nodes, dim=-1), torch.cat(edges, dim=-2)
 
 

@@ -50,9 +50,9 @@ def test_store_round_trip_is_exact(tmp_path, make_networks):
     assert sum(b.size for b in split.batches(16, shuffle=False, drop_last=True)) == 64
     # Every array explains itself; arrays are sharded.
     root = zarr.open_group(tmp_path / "s.zarr", mode="r")
-    for name in ("node_feat", "edge_feat", "y", "source", "arch_id", "sign_mask"):
+    for name in ("arch/0/weight_0", "arch/0/bias_2", "arch/0/rows", "y", "source", "arch_id", "sign_mask"):
         assert root[name].attrs["description"]
-    assert root["edge_feat"].shards is not None
+    assert root["arch/0/weight_1"].shards is not None and root["arch/0/weight_1"].shape == (70, 32, 32)
     assert not (tmp_path / "s.zarr.tmp").exists()
 
 
@@ -95,6 +95,17 @@ def test_missing_store_is_a_clear_error(tmp_path):
         load_split(tmp_path / "nope.zarr")
 
 
+def test_a_store_of_an_older_format_is_a_one_line_error_saying_to_rebuild(tmp_path, make_networks):
+    store = tmp_path / "s.zarr"
+    write_store(store, _content([stack(make_networks(dws_siren_spec(), 2, seed=0))], np.arange(2)), {})
+    root = zarr.open_group(store, mode="r+")
+    root.attrs["format_version"] = 1  # flat per-graph node_feat/edge_feat, before the graph blocks
+    with pytest.raises(DataError) as err:
+        load_split(store)
+    message = str(err.value)
+    assert message.startswith(f"{store}: ") and "delete it and rebuild it" in message and "\n" not in message
+
+
 @pytest.mark.parametrize("damage", ["metadata", "shard", "array"])
 def test_corrupt_store_is_a_one_line_error_naming_it(damage, tmp_path, make_networks):
     import shutil
@@ -104,10 +115,10 @@ def test_corrupt_store_is_a_one_line_error_naming_it(damage, tmp_path, make_netw
     if damage == "metadata":
         (store / "zarr.json").write_text("{not json")
     elif damage == "shard":
-        shard = next(p for p in (store / "edge_feat").rglob("*") if p.is_file() and p.name != "zarr.json")
+        shard = next(p for p in (store / "arch" / "0" / "weight_1").rglob("*") if p.is_file() and p.name != "zarr.json")
         shard.write_bytes(shard.read_bytes()[:50])
     else:
-        shutil.rmtree(store / "node_feat")
+        shutil.rmtree(store / "arch" / "0" / "bias_0")
     with pytest.raises(DataError) as err:
         load_split(store)
     message = str(err.value)

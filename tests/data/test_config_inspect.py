@@ -94,8 +94,9 @@ def test_inspect_json_and_render(tmp_path, capsys):
     s = json.loads(capsys.readouterr().out)
     assert s["networks"] == 6 and s["labels"]["counts"] == {"0": 2, "1": 2, "2": 2}
     arrays = {a["name"]: a for a in s["arrays"]}
-    assert arrays["edge_feat"]["shape"] == [6 * 1120] and arrays["edge_feat"]["shards"] is not None
-    assert arrays["edge_feat"]["bytes_raw"] == 6 * 1120 * 4
+    hidden = arrays["arch/0/weight_1"]  # edge block of the 32 x 32 hidden layer
+    assert hidden["shape"] == [6, 32, 32] and hidden["shards"] is not None
+    assert hidden["bytes_raw"] == 6 * 32 * 32 * 4
     check = s["architectures"][0]["canonicalization_check"]
     assert check["applies"] and check["original_script_is_identity"]
     assert s["provenance"]["view"] == "v"

@@ -1,5 +1,5 @@
-"""In-memory stand-ins for a cached split and a model, so the loop is tested without the data
-stages or the model library (they have their own tests)."""
+"""In-memory splits (:class:`scalegmn.data.split.MemorySplit`) and stand-in models, so the loop is
+tested without the data stages or the model library (they have their own tests)."""
 
 from __future__ import annotations
 
@@ -10,22 +10,9 @@ import pytest
 import torch
 
 from scalegmn.data.cache import StoreContent, write_store
+from scalegmn.data.split import MemorySplit
 from scalegmn.weightspace.batch import WeightBatch
 from scalegmn.weightspace.network import Network, NetworkSpec, dws_siren_spec
-
-
-class MemorySplit:
-    """What ``scalegmn.data.cache.CachedSplit`` offers the trainer: ``size``, ``get``, ``images``..."""
-
-    def __init__(self, net: Network, y: torch.Tensor | None, n_classes: int = 0, images=None):
-        self.net, self.y, self.n_classes, self.images = net, y, n_classes, images
-        self.spec = net.spec
-        self.size = int(net.batch_shape[0])
-        self.sources = [f"net{i}" for i in range(self.size)]
-
-    def get(self, idx: torch.Tensor) -> WeightBatch:
-        net = Network(self.spec, tuple(w[idx] for w in self.net.weights), tuple(b[idx] for b in self.net.biases))
-        return WeightBatch(net=net, y=None if self.y is None else self.y[idx], index=idx)
 
 
 def _zoo(n: int, spec: NetworkSpec, gen: torch.Generator) -> Network:

@@ -14,8 +14,10 @@ import torch
 from scalegmn.cli import main
 from scalegmn.errors import DataError
 from scalegmn.models.presets import OptimConfig
+from scalegmn.train.checkpoint import load_checkpoint
 from scalegmn.train.experiments import TrainJob
-from scalegmn.train.loop import JobOutputs, SimulatedKill, fit, load_checkpoint, run_job
+from scalegmn.train.job import JobOutputs, run_job
+from scalegmn.train.loop import SimulatedKill, fit
 
 from .conftest import write_job_stores
 
@@ -52,7 +54,7 @@ def test_corrupt_resume_file_is_set_aside_and_training_restarts_from_step_0(
     resume = tmp_path / ".resume" / "last.pt"
     _kill_then_corrupt(resume, splits, model_for, corrupt)
 
-    with caplog.at_level(logging.WARNING, logger="scalegmn.train.loop"):
+    with caplog.at_level(logging.WARNING, logger="scalegmn.train.checkpoint"):
         result = fit(model_for("classification", splits, seed=3), LOOP, "classification", splits, seed=3,
                      resume_path=resume, checkpoint_every_steps=2, fingerprint="job")
 
@@ -79,7 +81,7 @@ def test_a_retry_after_a_corrupt_resume_file_does_not_meet_it_again(tmp_path, sp
         fit(model_for("classification", splits, seed=3), LOOP, "classification", splits, seed=3,
             resume_path=resume, checkpoint_every_steps=2, fingerprint="job", stop_after_steps=4)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="scalegmn.train.loop"):  # ... and resumes normally
+    with caplog.at_level(logging.WARNING, logger="scalegmn.train.checkpoint"):  # ... and resumes normally
         again = fit(model_for("classification", splits, seed=3), LOOP, "classification", splits, seed=3,
                     resume_path=resume, checkpoint_every_steps=2, fingerprint="job")
     assert again.resumed_from_step == 4
@@ -109,7 +111,10 @@ def test_a_finished_job_leaves_no_resume_folder(tmp_path, stores, monkeypatch):
     monkeypatch.setenv("SCALEGMN_STOP_AFTER_STEPS", "2")
     with pytest.raises(SimulatedKill):
         _run(job, stores)
-    (job / ".resume" / ".last.pt.tmp4242").write_bytes(b"half a save of a killed job")
+    (job / ".resume" / ".last.pt.tmp4242").write_bytes(b"half a save of an older version's killed job")
+    killed_save = job / ".resume" / ".last.pt.k1ll3d.tmp"  # what atomic_write leaves when killed
+    killed_save.mkdir()
+    (killed_save / "last.pt").write_bytes(b"half a save of a killed job")
     monkeypatch.delenv("SCALEGMN_STOP_AFTER_STEPS")
     metrics, _ = _run(job, stores)
     assert metrics["resumed_from_step"] == 2

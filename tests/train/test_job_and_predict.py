@@ -13,7 +13,7 @@ from scalegmn.cli import main
 from scalegmn.data.formats import mnist_inr
 from scalegmn.errors import DataError
 from scalegmn.train.experiments import TrainJob
-from scalegmn.train.loop import JobOutputs, run_job
+from scalegmn.train.job import JobOutputs, run_job
 from scalegmn.weightspace.network import unstack
 
 from .conftest import write_job_stores
@@ -93,6 +93,6 @@ def test_predict_rejects_a_file_that_is_not_a_checkpoint(tmp_path, stores, capsy
     err = capsys.readouterr().err.strip()
     assert str(bad) in err and "checkpoint" in err and "\n" not in err
     with pytest.raises(DataError):
-        from scalegmn.train.loop import load_checkpoint
+        from scalegmn.train.checkpoint import load_checkpoint
 
         load_checkpoint(bad)

@@ -15,6 +15,7 @@ import os
 import pytest
 import torch
 
+from scalegmn.data.split import MemorySplit
 from scalegmn.data.standins import images as img
 from scalegmn.data.standins.siren_fit import init_dws
 from scalegmn.data.standins.zoos import _fit_inr_zoo, dws_recipe
@@ -23,8 +24,6 @@ from scalegmn.models.presets import OptimConfig, get_preset
 from scalegmn.train.editing import NoEdit
 from scalegmn.train.loop import evaluate, fit
 from scalegmn.weightspace.network import dws_siren_spec
-
-from .conftest import MemorySplit
 
 pytestmark = pytest.mark.slow
 

@@ -88,7 +88,7 @@ def test_verify_names_a_table_without_provenance(built, capsys):
 
 def test_a_killed_table_jobs_temporary_folder_is_removed_on_rerun(built):
     table, metrics, history, out = built
-    orphan = out.with_name(".table1.tmp4242")  # what a table job killed mid-write leaves
+    orphan = out.with_name("table1.tmp")  # what a table job killed mid-write leaves
     (orphan / "figures").mkdir(parents=True)
     (orphan / "table1.csv").write_text("half a table\n")
     write_table(table, metrics, history, out)

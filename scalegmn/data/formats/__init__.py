@@ -12,9 +12,9 @@ One module per on-disk format (datasets.md §1-§4, §8); each reads files into
 - :mod:`~scalegmn.data.formats.detect`: which format a dataset root holds;
 - :mod:`~scalegmn.data.formats.summary` and :mod:`~scalegmn.data.formats.command`: what a file
   or zoo holds (``scalegmn read``);
-- shared by the formats: :mod:`~scalegmn.data.formats.statedict` (state dict <-> Network),
-  :mod:`~scalegmn.data.formats.torchfile` (safe ``.pth`` I/O) and
-  :mod:`~scalegmn.data.formats.atomic` (atomic writes of files and folders).
+- shared by the formats: :mod:`~scalegmn.data.formats.statedict` (state dict <-> Network) and
+  :mod:`~scalegmn.data.formats.torchfile` (safe ``.pth`` I/O); atomic writes come from
+  :mod:`scalegmn.atomic`.
 
 Every malformed file raises :class:`scalegmn.errors.DataError` (one line naming the file and
 the problem); every writer writes to a temporary name and renames it into place.
@@ -22,7 +22,6 @@ Submodules import torch, so this package ``__init__`` imports none of them.
 """
 
 __all__ = [
-    "atomic",
     "cifar_inr",
     "cnn_zoo",
     "command",

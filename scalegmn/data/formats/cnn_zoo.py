@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from scalegmn.data.formats.atomic import atomic_write
+from scalegmn.atomic import atomic_write
 from scalegmn.errors import DataError
 from scalegmn.weightspace.network import Network, cnn_zoo_spec
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from scalegmn.data.formats.atomic import atomic_write
+from scalegmn.atomic import atomic_write
 from scalegmn.data.formats.mnist_inr import KEY_PAIRS  # the same DWS SIREN keys seq.{0,1,2}.*
 from scalegmn.data.formats.statedict import (
     check_single,

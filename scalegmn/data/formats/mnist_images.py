@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scalegmn.data.formats.atomic import atomic_write
+from scalegmn.atomic import atomic_write
 from scalegmn.errors import DataError
 
 IMAGES_MAGIC = 2051

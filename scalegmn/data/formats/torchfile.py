@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from scalegmn.data.formats.atomic import atomic_write
+from scalegmn.atomic import atomic_write
 from scalegmn.errors import DataError
 
 logger = logging.getLogger(__name__)

@@ -40,8 +40,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from scalegmn.atomic import atomic_directory
 from scalegmn.data.formats import cifar_inr, cnn_zoo, fmnist_inr, mnist_images, mnist_inr
-from scalegmn.data.formats.atomic import atomic_directory
 from scalegmn.data.formats.statedict import state_dict_from_network
 from scalegmn.data.formats.torchfile import save_state_dict
 from scalegmn.data.standins import images as img

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
+from scalegmn.atomic import atomic_write
 from scalegmn.data.formats import cifar_inr, cnn_zoo, fmnist_inr, mnist_images, mnist_inr
-from scalegmn.data.formats.atomic import atomic_write
 from scalegmn.data.formats.torchfile import load_state_dict
 from scalegmn.weightspace.network import cnn_zoo_spec, dws_siren_spec, nfn_siren_spec, unstack
 

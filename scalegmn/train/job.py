@@ -1,0 +1,157 @@
+"""One pipeline job: train one (task, view, model, seed) from its cached stores and write its files.
+
+Outputs: ``best.pt`` (the selected model, :mod:`scalegmn.train.checkpoint`), ``history.csv``
+(one row per evaluation) and ``metrics.json`` (written last: its presence means the job is
+complete). The resume file is deleted after success.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from scalegmn.atomic import atomic_write
+from scalegmn.data.cache import load_split
+from scalegmn.models.metanetworks import build_model, count_parameters
+from scalegmn.nn.execution import ExecutionConfig
+from scalegmn.train import editing
+from scalegmn.train.checkpoint import CHECKPOINT_FORMAT, discard_resume, save_torch
+from scalegmn.train.experiments import TrainJob
+from scalegmn.train.loop import STOP_ENV, evaluate, fit
+from scalegmn.train.setup import n_outputs_for, resolve_device, seed_everything
+from scalegmn.weightspace.network import Network
+
+log = logging.getLogger(__name__)
+
+ENV_RECORDED = ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_GPUS_ON_NODE", "SLURM_JOB_PARTITION")
+
+
+def write_history(history: list[dict[str, Any]], path: Path) -> None:
+    """One CSV row per evaluation; the columns in order of first appearance."""
+    fields = list(dict.fromkeys(k for row in history for k in row))
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def write_json(obj: Any, path: Path) -> None:
+    """Write ``obj`` as indented, key-sorted JSON, atomically."""
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+@dataclass(frozen=True)
+class JobOutputs:
+    """The files one train job writes."""
+
+    metrics: Path
+    history: Path
+    checkpoint: Path
+
+
+def _rounded(t: torch.Tensor) -> list[float]:
+    return [float(f"{v:.4g}") for v in t.tolist()]
+
+
+def run_job(
+    job: TrainJob,
+    stores: Mapping[str, str | Path],
+    outputs: JobOutputs,
+    *,
+    resume_path: str | Path,
+    device: str = "auto",
+    checkpoint_every_steps: int = 200,
+) -> dict[str, Any]:
+    """Train one (task, view, model, seed) job from cached stores and write its outputs."""
+    settings_json, settings = job.to_json(), job.settings()
+    task, seed = job.task, job.seed
+    seed_everything(seed)
+    dev = resolve_device(device)
+    log.info("job %s on %s (torch %s, %d threads)", settings_json, dev, torch.__version__, torch.get_num_threads())
+    env = {k: os.environ[k] for k in ENV_RECORDED if k in os.environ}
+    if env:
+        log.info("environment: %s", env)
+
+    model_cfg, optim_cfg = job.model, job.optim
+    splits = {name: load_split(stores[name]) for name in ("train", "val", "test")}
+    for name, s in splits.items():
+        log.info("%s: %d networks from %s", name, s.size, stores[name])
+    spec = splits["train"].spec
+    n_out = n_outputs_for(task, splits)
+    torch.manual_seed(seed)  # model init depends on the seed only
+    model = build_model(model_cfg, spec, task=task, n_outputs=n_out,
+                        execution=ExecutionConfig.from_settings(model_cfg, optim_cfg))
+    n_params = count_parameters(model)
+    log.info("model %s: %d parameters", settings["preset"], n_params)
+    if model_cfg.input_scaling == "rms":
+        train = splits["train"]
+        model.input_scale.calibrate(Network(spec, train.weights[0], train.biases[0]))
+        log.info("input scaling (layer RMS over train): weights %s, biases %s",
+                 _rounded(model.input_scale.weight_scale), _rounded(model.input_scale.bias_scale))
+
+    stop = os.environ.get(STOP_ENV)
+    t0 = time.monotonic()
+    result = fit(
+        model,
+        optim_cfg,
+        task,
+        splits,
+        seed=seed,
+        device=dev,
+        resume_path=resume_path,
+        checkpoint_every_steps=checkpoint_every_steps,
+        fingerprint=settings_json,
+        stop_after_steps=int(stop) if stop else None,
+    )
+    wall = time.monotonic() - t0
+    metric = result.metric
+    reference = None
+    if task == "editing":
+        unedited = evaluate(editing.NoEdit(), splits["test"], task, optim_cfg.batch_size, dev)
+        reference = {"label": "Unedited INRs (no model)", "value": unedited[metric]}
+    metrics = {
+        "task": task,
+        "view": settings["view"],
+        "preset": settings["preset"],
+        "seed": seed,
+        "metric": metric,
+        "value": result.selected["test"][metric],
+        "selected": result.selected,
+        "steps": result.steps,
+        "n_params": n_params,
+        "n_outputs": n_out,
+        "n_train": splits["train"].size,
+        "device": str(dev),
+        "environment": env,
+        "train_seconds": wall,
+        "resumed_from_step": result.resumed_from_step,
+        "settings": settings,
+        **({"reference": reference} if reference else {}),
+    }
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "model_state": result.best_state,
+        "model_config": model_cfg.to_dict(),
+        "settings": settings,
+        "spec": spec.to_dict(),
+        "task": task,
+        "view": settings["view"],
+        "n_outputs": n_out,
+        "selected": result.selected,
+    }
+    save_torch(checkpoint, outputs.checkpoint)
+    write_history(result.history, outputs.history)
+    write_json(metrics, outputs.metrics)  # last: its presence means the job is complete
+    discard_resume(Path(resume_path))
+    log.info("done in %.1f s: test %s %.4f at step %s", wall, metric, metrics["value"], result.selected["step"])
+    return metrics
