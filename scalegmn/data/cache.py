@@ -76,6 +76,7 @@ class StoreContent:
 
     @property
     def size(self) -> int:
+        """Number of networks, over all of ``nets``."""
         return sum(int(n.batch_shape[0]) for n in self.nets)
 
 
@@ -211,10 +212,12 @@ class CachedSplit:
 
     @property
     def size(self) -> int:
+        """Number of networks N."""
         return int(self.y.shape[0])
 
     @property
     def spec(self) -> NetworkSpec:
+        """The architecture; raises :class:`DataError` for mixed layouts (see :meth:`groups`)."""
         if len(self.specs) != 1:
             raise DataError(self.attrs.get("path", "store"),
                             f"holds {len(self.specs)} architectures; use .groups() for one CachedSplit each")
@@ -336,7 +339,6 @@ def view_content(table, splits: dict, view: dict, split: str) -> tuple[StoreCont
         view: ViewConfig fields (``activation``, ``aug_copies``, ``symmetry_copies``, ``seed``).
         split: train, val or test. Augmentation touches TRAIN only.
     """
-
     rows = np.asarray(splits[split], dtype=np.int64)
     info: dict[str, Any] = {"split_rows": int(rows.size)}
     if split == "train" and view.get("aug_copies"):
@@ -393,7 +395,6 @@ def build_cache(table_path: str | Path, splits_path: str | Path, out: str | Path
 def build_view_stores(table_path: str | Path, splits_path: str | Path, outs: dict[str, str | Path], *,
                       view: dict, provenance: dict[str, Any]) -> dict[str, dict]:
     """Build the stores of every split in ``outs`` (split -> path), reading the table once."""
-
     table, splits = read_table(table_path), read_splits(splits_path)
     return {split: _build_split(table, splits, out, view=view, split=split, provenance=provenance)
             for split, out in outs.items()}

@@ -91,6 +91,7 @@ class StandinConfig:
 
     @classmethod
     def from_mapping(cls, d: Any, where: str, dataset: str) -> StandinConfig:
+        """Validate the mapping at ``where``; counts are checked against stand-in ``dataset``."""
         d = schema.check_keys(d, where, schema.keys(cls))
         size = d.get("size", "default")
         if isinstance(size, Mapping):
@@ -123,6 +124,7 @@ class DownloadConfig:
 
     @classmethod
     def from_mapping(cls, d: Any, where: str, default_urls: tuple[str, ...]) -> DownloadConfig:
+        """Validate the mapping at ``where``; ``default_urls`` apply when it gives none."""
         d = schema.check_keys(d, where, schema.keys(cls))
         urls = d.get("urls") or default_urls
         if isinstance(urls, str):
@@ -169,18 +171,22 @@ class DatasetConfig:
 
     @property
     def format(self) -> str:
+        """The dataset's file format (``cnn_zoo`` or an INR format); see :data:`DATASET_FORMATS`."""
         return DATASET_FORMATS[self.name]
 
     @property
     def root_name(self) -> str:
+        """Name of the dataset's root folder in its archive and under ``results/data/<ds>/raw/``."""
         return DATASET_ROOTS[self.name]
 
     @property
     def is_inr(self) -> bool:
+        """True for the INR datasets, False for the CNN zoos."""
         return self.format != "cnn_zoo"
 
     @classmethod
     def from_mapping(cls, name: str, d: Any) -> DatasetConfig:
+        """Validate the ``datasets.<name>`` entry ``d``."""
         where = f"datasets.{name}"
         if name not in DATASET_FORMATS:
             raise ConfigError(where, schema.suggest(name, DATASETS, what="dataset"))
@@ -245,6 +251,7 @@ class ViewConfig:
 
     @classmethod
     def from_mapping(cls, name: str, d: Any, datasets: Mapping[str, DatasetConfig]) -> ViewConfig:
+        """Validate the ``views.<name>`` entry ``d``; its ``dataset`` must be in ``datasets``."""
         where = f"views.{name}"
         d = schema.check_keys(d, where, schema.keys(cls))
         if "dataset" not in d:
@@ -285,6 +292,7 @@ class DataConfig:
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> DataConfig:
+        """Validate the ``datasets`` and ``views`` sections of the whole config."""
         raw_ds = _named("datasets", config.get("datasets"), "dataset")
         datasets = {str(n): DatasetConfig.from_mapping(str(n), d) for n, d in raw_ds.items()}
         raw_views = _named("views", config.get("views"), "view")

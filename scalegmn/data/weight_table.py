@@ -62,12 +62,12 @@ class WeightTable:
 
     @property
     def size(self) -> int:
+        """Number of networks N."""
         return int(self.biases[0].shape[0] if self.biases else self.columns["source"].shape[0])
 
     def network(self, rows: np.ndarray | None = None, dtype: torch.dtype | None = None) -> Network:
         """The networks (all, or ``rows``) as one batched :class:`Network` (torch tensors, float32
         unless ``dtype``)."""
-
         dtype = dtype or torch.float32
         pick = (lambda a: a) if rows is None else (lambda a: a[rows])
         return Network(
@@ -78,7 +78,6 @@ class WeightTable:
 
     def with_network(self, net: Network) -> WeightTable:
         """A copy holding the weights and biases of ``net`` (same rows, same columns)."""
-
         return replace(
             self,
             weights=[w.detach().cpu().to(torch.float32).numpy() for w in net.weights],
@@ -86,6 +85,7 @@ class WeightTable:
         )
 
     def select(self, rows: np.ndarray) -> WeightTable:
+        """The networks at ``rows`` (weights, biases, columns); spec, extras and attrs kept."""
         return replace(
             self,
             weights=[w[rows] for w in self.weights],
@@ -167,6 +167,7 @@ class TableWriter:
         self.n = hi
 
     def finish(self, extras: dict[str, np.ndarray] | None = None, attrs: dict[str, Any] | None = None) -> Path:
+        """Write ``extras`` and ``attrs``, close, rename into place; returns the final path."""
         for k, v in (extras or {}).items():
             _write_array(self.file["extras"], k, np.asarray(v))
         self.file.attrs["n_networks"] = self.n

@@ -41,6 +41,13 @@ def _weights_of(batch) -> WeightBatch:
 
 
 class MLPBaseline(nn.Module):
+    """An MLP on all parameters flattened; neither permutation nor scale invariant.
+
+    Shapes:
+        ``batch`` of ``B`` networks with ``P`` parameters -> ``(B, n_outputs)``; for editing, per
+        layer ``(ΔW_l (B, *W_l.shape), Δb_l (B, *b_l.shape))`` from a flat ``(B, P)`` output.
+    """
+
     def __init__(self, spec: NetworkSpec, n_outputs: int, *, d_hid: int, n_layers: int,
                  dropout: float, editing: bool) -> None:
         super().__init__()
@@ -50,6 +57,7 @@ class MLPBaseline(nn.Module):
         self.input_scale = LayerScale(spec.n_layers)
 
     def forward(self, batch):
+        """Predict from the flattened, layer-scaled weights (editing: unscale the ΔW/Δb)."""
         net = self.input_scale(_weights_of(batch)).net
         out = self.mlp(net.flat().to(self.mlp[0].weight.dtype))
         if not self.editing:
@@ -76,6 +84,13 @@ def layer_statistics(batch: WeightBatch) -> torch.Tensor:
 
 
 class StatNN(nn.Module):
+    """StatNN (Unterthiner et al. 2020): an MLP on per-layer weight and bias statistics
+    (:func:`layer_statistics`); permutation invariant, not scale invariant.
+
+    Shapes:
+        ``batch`` of ``B`` networks with ``L`` layers -> stats ``(B, 14 L)`` -> ``(B, n_outputs)``.
+    """
+
     def __init__(self, spec: NetworkSpec, n_outputs: int, *, d_hid: int, n_layers: int,
                  dropout: float) -> None:
         super().__init__()
@@ -83,11 +98,13 @@ class StatNN(nn.Module):
         self.input_scale = LayerScale(spec.n_layers)
 
     def forward(self, batch):
+        """Apply the MLP to the statistics of the layer-scaled weights."""
         stats = layer_statistics(self.input_scale(_weights_of(batch)))
         return self.mlp(stats.to(self.mlp[0].weight.dtype))
 
 
 def build_baseline(config, spec: NetworkSpec, *, task: str, n_outputs: int) -> nn.Module:
+    """The baseline named by ``config.kind`` for ``spec``; ``ConfigError`` for StatNN on editing."""
     kw = dict(d_hid=config.d_hid, n_layers=config.baseline_layers, dropout=config.dropout)
     if config.kind == "mlp":
         return MLPBaseline(spec, n_outputs, editing=task == "editing", **kw)

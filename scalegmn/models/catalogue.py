@@ -22,14 +22,17 @@ def preset_spec(name: str) -> NetworkSpec:
 
 
 def preset_outputs(preset: Preset) -> int:
+    """Number of model outputs of the preset's task (10 classes, 1 accuracy, 0 when editing)."""
     return {"classification": 10, "generalization": 1, "editing": 0}[preset.task]
 
 
 def add_arguments(parser) -> None:
+    """Add the ``scalegmn presets`` arguments to ``parser``."""
     parser.add_argument("names", nargs="*", help="presets to show (default: all)")
 
 
 def run(args) -> int:
+    """Build each named preset (default: all); print its parameter count beside the original's."""
     names = args.names or list_presets()
     print(f"{'preset':36s} {'task':15s} {'params':>10s} {'original':>10s}  note")
     for name in names:

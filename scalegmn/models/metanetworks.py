@@ -60,6 +60,7 @@ def as_flat_graph(batch: WeightBatch | FlatGraph, input_value: float) -> FlatGra
 
 
 def resolve_backward_inverse(config: ModelConfig) -> bool:
+    """Whether backward edges carry ``e / ‖e‖²`` (``auto``: for the scale and hetero symmetries)."""
     if config.backward_edges == "auto":
         return config.symmetry in ("scale", "hetero")
     return config.backward_edges == "inverse"
@@ -132,6 +133,7 @@ class ScaleGMN(nn.Module):
             self.head = LastLayerReadout(n_out, d, n_outputs, **mlp_kw)
 
     def embed(self, g: FlatGraph):
+        """Initial ``h (N, d)``, ``e (E, d)`` and node encodings ``P[type] (N, d)`` (or None)."""
         h = self.node_proj(g.node_value.unsqueeze(-1).to(self.node_proj.weight.dtype))
         if self.execution.lean and lean_active():
             # The projection and the gathered edge PE are (E, d) each; recomputing them
@@ -151,6 +153,7 @@ class ScaleGMN(nn.Module):
         return e if self.edge_pe is None else self.edge_pe(e, edge_type)
 
     def forward(self, batch):
+        """``(G, n_outputs)`` for invariant tasks; per-layer ``(ΔW, Δb)`` (equivariant) for editing."""
         batch = self.input_scale(batch)
         out = self._forward_scaled(batch)
         return self.input_scale.unscale(*out) if self.equivariant else out

@@ -126,6 +126,8 @@ class OptimConfig(schema.Section):
 
 @dataclass(frozen=True)
 class Preset:
+    """One original experiment: its task, model and optimiser settings."""
+
     name: str
     task: str  # classification | generalization | editing
     model: ModelConfig
@@ -228,10 +230,12 @@ _add("mnist_editing/scalegmn_bidir", "editing",
 
 
 def list_presets() -> list[str]:
+    """The preset names, ``<experiment>/<model>``, in catalogue order."""
     return list(_PRESETS)
 
 
 def get_preset(name: str) -> Preset:
+    """The preset ``name``; ``ConfigError`` listing the names when it is unknown."""
     if name not in _PRESETS:
         raise ConfigError("preset", f"{name!r} is unknown; choose one of: {', '.join(_PRESETS)}")
     return _PRESETS[name]

@@ -66,6 +66,7 @@ class PermEdgeUpdate(nn.Module):
     def forward(self, h: torch.Tensor, e: torch.Tensor,
                 pair: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                 node_odd: torch.Tensor | None = None) -> torch.Tensor:
+        """``pair(a, b)``: ``a[src] + b[dst]`` per edge; ``node_odd`` is accepted and unused."""
         w_e, w_src, w_dst = split_first_linear(self.phi, [self.d] * 3)
         pre = e @ w_e.T + pair(h @ w_src.T, h @ w_dst.T + self.phi.first.bias)
         return self.phi.hidden(pre)

@@ -162,6 +162,7 @@ class ReScaleEq(nn.Module):
 
     def forward(self, e: torch.Tensor, h: torch.Tensor,
                 with_sender: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """``with_sender(Γ_e e, Γ_v h)``; the lean path recomputes ``Γ_e e`` in backward."""
         if self.lean and lean_active():
             # Keeps only e and h (kept anyway) instead of the (E, d) factor Γ_e e: one matmul
             # more in backward for one per-edge tensor less per layer.

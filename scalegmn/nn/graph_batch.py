@@ -53,6 +53,7 @@ class RowGroups:
 
     @classmethod
     def from_roles(cls, role: torch.Tensor) -> RowGroups:
+        """Index groups from ``role`` ``(R,)`` (0 input, 1 hidden, 2 output), rows in any order."""
         index = tuple(torch.nonzero(role == r).squeeze(-1) for r in (INPUT, HIDDEN, OUTPUT))
         order = torch.cat(index)
         inverse = torch.empty_like(order)
@@ -60,6 +61,7 @@ class RowGroups:
         return cls(index=index, inverse=inverse)
 
     def size(self, role: int) -> int:
+        """Number of rows of ``role``."""
         if self.ranges is not None:
             return self.ranges[role][1] - self.ranges[role][0]
         return int(self.index[role].numel())
@@ -123,16 +125,20 @@ class FlatGraph:
 
     @property
     def num_graphs(self) -> int:
+        """Number of graphs G."""
         return int(self.odd.shape[0])
 
     @property
     def num_nodes(self) -> int:
+        """Number of nodes N over all graphs."""
         return int(self.node_value.shape[0])
 
     def node_odd(self) -> torch.Tensor:
+        """``(N,)`` bool: whether each node's graph has an odd activation (sign group)."""
         return self.odd[self.node_graph]
 
     def edge_odd(self) -> torch.Tensor:
+        """``(E,)`` bool: whether each edge's graph has an odd activation (sign group)."""
         return self.odd[self.edge_graph]
 
     # Layer-major blocks ------------------------------------------------------------------

@@ -38,6 +38,7 @@ class LayerScale(nn.Module):
 
     @property
     def is_identity(self) -> bool:
+        """True while every scale is 1 (cached: reading the buffers would sync a GPU)."""
         if self._identity is None:
             self._identity = bool((self.weight_scale == 1).all() and (self.bias_scale == 1).all())
         return self._identity

@@ -56,9 +56,11 @@ class LayerOptions:
     execution: ExecutionConfig = DEFAULT_EXECUTION
 
     def mlp_kw(self) -> dict:
+        """Keyword arguments of every MLP in the layer (hidden width, layer norm, dropout)."""
         return dict(d_hid=self.d, layer_norm=self.layer_norm, dropout=self.mlp_dropout)
 
     def tau_module(self, k: int) -> Tau:
+        """A fresh invariant map τ for ``k``-wide inputs, for this symmetry and τ form."""
         return Tau(k, self.symmetry, self.tau, **self.mlp_kw())
 
 

@@ -65,6 +65,7 @@ def lean_scope(active: bool):
 
 
 def lean_active() -> bool:
+    """True inside an active :func:`lean_scope` while autograd records a graph."""
     return _ACTIVE.get() and torch.is_grad_enabled()
 
 

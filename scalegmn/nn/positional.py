@@ -24,6 +24,7 @@ class PositionalEncoding(nn.Module):
         self.multiplicative = multiplicative
 
     def lookup(self, types: torch.Tensor) -> torch.Tensor:
+        """``P[types]``: ``types (R,)`` long -> ``(R, d)``; ``ValueError`` for an unknown type."""
         if int(types.max()) >= self.table.shape[0]:
             raise ValueError(
                 f"a graph has type {int(types.max())} but the model was built for "

@@ -26,6 +26,7 @@ from scalegmn.weightspace.functional import render
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``scalegmn inspect`` arguments to ``parser``."""
     parser.add_argument("store", help="a cached split, e.g. results/cache/mnist/train.zarr")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--render", type=int, metavar="I", help="draw network I of the store")
@@ -100,7 +101,6 @@ def _canon_check(group) -> dict[str, Any]:
 
 def summarize(store: str | Path) -> dict[str, Any]:
     """Everything ``scalegmn inspect`` prints, as a JSON-able dict."""
-
     store = Path(store)
     if not store.exists():
         raise DataError(store, "no such store")
@@ -194,6 +194,7 @@ def _print_text(s: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the summary of ``args.store`` (text or JSON), or render one network; exit status 0."""
     if args.render is not None:
         if args.out is None:
             raise DataError(args.store, "--render needs --out FILE.png")

@@ -101,6 +101,7 @@ def _cell(rows: list[dict[str, Any]], model: str, dataset: str) -> dict[str, Any
 
 
 def to_markdown(table: TableConfig, rows: list[dict[str, Any]]) -> str:
+    """The table as Markdown: metric legend, one row per model, paper numbers and stand-in notes."""
     tm, d = TASK_METRICS[table.task], _digits(table.task)
     stand_in = [c for c in table.columns if not c.real]
     head = ["Model"] + [c.label + (" (stand-in)" if not c.real else "") for c in table.columns]
@@ -148,6 +149,7 @@ def to_markdown(table: TableConfig, rows: list[dict[str, Any]]) -> str:
 
 
 def to_latex(table: TableConfig, rows: list[dict[str, Any]]) -> str:
+    """The table as a LaTeX ``tabular`` (booktabs rules), cells ``mean ± std``."""
     d = _digits(table.task)
     cols = "l" + "c" * len(table.columns)
     out = [
@@ -168,6 +170,7 @@ def to_latex(table: TableConfig, rows: list[dict[str, Any]]) -> str:
 
 
 def to_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    """Write the long-form ``rows`` (one per cell, per-seed ``values`` as JSON) to ``path``."""
     fields = ["model", "dataset", "metric", "mean", "std", "n_seeds", "real_data", "paper_row", "paper_mean", "paper_std", "values"]
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
@@ -177,6 +180,7 @@ def to_csv(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def bar_chart(table: TableConfig, rows: list[dict[str, Any]], path: Path) -> None:
+    """Save a bar chart of the table (mean ± std, dashed reference lines) as a PNG at ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -464,6 +468,7 @@ def verify_table(table_dir: str | Path) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``scalegmn verify`` arguments to ``parser``."""
     parser.add_argument("tables", nargs="+", metavar="TABLE_DIR", help="a table folder, e.g. results/table1")
 
 

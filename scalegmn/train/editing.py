@@ -49,6 +49,7 @@ class NoEdit(torch.nn.Module):
     every editing model must beat."""
 
     def forward(self, batch):
+        """Zero ``(ΔW, Δb)``, shaped like ``batch.net``'s weights and biases."""
         net = batch.net
         return (tuple(torch.zeros_like(w) for w in net.weights),
                 tuple(torch.zeros_like(b) for b in net.biases))

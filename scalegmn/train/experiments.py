@@ -97,6 +97,7 @@ class ColumnConfig:
 
     @classmethod
     def from_mapping(cls, key: str, view: str, m: Any) -> ColumnConfig:
+        """Validate the column entry ``m`` of ``view`` at ``key``."""
         m = schema.check_keys(m, key, schema.keys(cls), ("preset",))
         label = schema.check(cls, "label", m.get("label", view), f"{key}.label")
         return schema.build(cls, m, key, view=view, label=label, **_parse_overrides(m, key))
@@ -115,6 +116,7 @@ class RowConfig:
 
     @classmethod
     def from_mapping(cls, key: str, name: str, m: Any) -> RowConfig:
+        """Validate the row entry ``m`` of model ``name`` at ``key``."""
         m = schema.check_keys(m, key, schema.keys(cls))
         label = schema.check(cls, "label", m.get("label", name), f"{key}.label")
         return schema.build(cls, m, key, key=name, label=label, **_parse_overrides(m, key))
@@ -149,6 +151,7 @@ class TableConfig:
 
     @classmethod
     def from_mapping(cls, key: str, name: str, m: Any) -> TableConfig:
+        """Validate the ``tables.<name>`` entry ``m``: task, seeds, columns and rows."""
         m = schema.check_keys(m, key, schema.keys(cls), ("task", "seeds", "columns", "rows"))
         task = m["task"]
         if task not in TASKS:
@@ -169,12 +172,14 @@ class TableConfig:
         )
 
     def column(self, view: str) -> ColumnConfig:
+        """The column of ``view``; ``KeyError`` when the table has none."""
         for c in self.columns:
             if c.view == view:
                 return c
         raise KeyError(view)
 
     def row(self, model: str) -> RowConfig:
+        """The row of ``model``; ``KeyError`` when the table has none."""
         for r in self.rows:
             if r.key == model:
                 return r
@@ -197,6 +202,7 @@ class TrainingConfig:
 
     @classmethod
     def from_mapping(cls, key: str, m: Any) -> TrainingConfig:
+        """Validate the ``training`` mapping ``m`` (defaults when it is None)."""
         return schema.build(cls, m, key)
 
 
@@ -209,6 +215,7 @@ class ExperimentsConfig:
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> ExperimentsConfig:
+        """Validate ``tables`` and ``training``, then every job's view, settings and preset."""
         tables_m = config.get("tables")
         if not isinstance(tables_m, Mapping):
             raise ConfigError("tables", "expected a mapping of table name -> table settings")
@@ -281,6 +288,7 @@ class ExperimentsConfig:
         return list(dict.fromkeys(out))
 
     def find(self, task: str, view: str, model: str) -> tuple[TableConfig, ColumnConfig, RowConfig]:
+        """The first table of ``task`` with column ``view`` and row ``model``; ``ConfigError`` if none."""
         for t in self.tables.values():
             if t.task != task:
                 continue
@@ -319,6 +327,7 @@ class PipelineConfig:
 
     @classmethod
     def from_mapping(cls, config: Any) -> PipelineConfig:
+        """Validate the whole config.yaml mapping (see the class docstring for the checks)."""
         config = schema.check_keys(config, "", cls.SECTIONS)
         check_local_paths(config)
         data = DataConfig.from_mapping(config)

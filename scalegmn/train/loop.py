@@ -63,6 +63,7 @@ class LinearWarmup:
         self.warmup_steps = int(warmup_steps)
 
     def __call__(self, step: int) -> float:
+        """The lr factor after ``step`` optimizer steps."""
         if self.warmup_steps <= 0:
             return 1.0
         return min(1.0, (step + 1) / self.warmup_steps)
@@ -188,10 +189,12 @@ class TrainState:
     val_trace: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a dict, for the resume file."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, saved: Mapping[str, Any]) -> TrainState:
+        """The state saved by :meth:`to_dict`."""
         state = cls(**saved)
         int(state.step)
         return state

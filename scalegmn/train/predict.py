@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``scalegmn predict`` arguments to ``parser``."""
     parser.add_argument("checkpoint", type=Path, help="best.pt written by the train rule")
     parser.add_argument("input", type=Path, help="a cached *.zarr split, a weight-zoo folder or one .pth file")
     parser.add_argument("--out", type=Path, required=True, help="CSV file to write")
@@ -47,7 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _read_zoo(path: Path, spec_expected: NetworkSpec) -> MemorySplit:
     """The networks of a folder or one .pth file, in the architecture of the checkpoint."""
-
     if path.is_file():
         fmt = detect_file_format(path)
         nets = [FORMATS[fmt].read_network(path)]
@@ -89,6 +89,8 @@ def _is_store(path: Path) -> bool:
 
 
 def predict_rows(checkpoint: Path, source: Path, batch_size: int = 64, device: str = "auto") -> list[dict]:
+    """One CSV row per network of ``source`` (a store, a zoo folder or a ``.pth``), with the
+    columns listed in the module docstring."""
     dev = resolve_device(device)
     model, ckpt = load_checkpoint(checkpoint, device=str(dev))
     task = ckpt["task"]
@@ -129,6 +131,7 @@ def predict_rows(checkpoint: Path, source: Path, batch_size: int = 64, device: s
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
+    """Write ``rows`` to ``path`` atomically; the columns are every key, in first-seen order."""
     fields = list(dict.fromkeys(k for r in rows for k in r))
     with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
@@ -137,6 +140,7 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Predict ``args.input`` with ``args.checkpoint``, write the CSV ``args.out``; exit status 0."""
     rows = predict_rows(args.checkpoint, args.input, args.batch_size, args.device)
     write_csv(rows, args.out)
     print(f"wrote {len(rows)} predictions to {args.out}")
