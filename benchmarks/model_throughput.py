@@ -13,18 +13,18 @@ Children run with MALLOC_MMAP_THRESHOLD_=1048576 (recorded in each line): glibc 
 raises its mmap threshold after the first frees and keeps freed 18-70 MB activation buffers in
 the heap, which inflates RSS by ~1 GB without any live tensor (--default-malloc turns it off).
 
-Memory modes (--modes): auto (default, the presets' own setting: lean autograd of
-scalegmn.nn.lean where plain autograd would keep more than lean_min_mb of activations, i.e.
-batch 128 here, plain autograd at batch 32), lean, plain, checkpoint.
+Memory modes (--modes, ExecutionConfig.memory): auto (default: lean autograd of
+scalegmn.nn.lean where plain autograd would keep more than --execution's lean_min_mb of
+activations, default 0: every batch), lean, plain, checkpoint.
 
 Usage: python benchmarks/model_throughput.py [--steps 2] [--batch-sizes 32 128]
        [--modes auto plain checkpoint] [--default-malloc] [--override '{"d_hid": 16}']
+       [--execution '{"lean_min_mb": 512}']
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import resource
@@ -50,17 +50,17 @@ def mm_gflops(n: int = 4096, reps: int = 5) -> float:
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
-MODES = ("auto", "lean", "plain", "checkpoint")  # ExecutionConfig.memory; auto: the preset's
+MODES = ("auto", "lean", "plain", "checkpoint")  # ExecutionConfig.memory
 
 
 def child(preset_name: str, batch_size: int, mode: str, steps: int, micro_batch: int,
-          override: dict) -> dict:
+          override: dict, execution_override: dict) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
+    from scalegmn.execution import ExecutionConfig
     from scalegmn.models.catalogue import preset_outputs, preset_spec
     from scalegmn.models.metanetworks import as_flat_graph, build_model
     from scalegmn.models.presets import get_preset
-    from scalegmn.nn.execution import ExecutionConfig
     from scalegmn.train.loop import optimizer_step
     from scalegmn.weightspace.batch import WeightBatch
     from scalegmn.weightspace.testing import random_network
@@ -68,9 +68,8 @@ def child(preset_name: str, batch_size: int, mode: str, steps: int, micro_batch:
     preset = get_preset(preset_name)
     spec = preset_spec(preset_name)
     config = preset.model.override(override)
-    execution = ExecutionConfig.from_settings(config, preset.optim)
-    execution = dataclasses.replace(execution, memory=mode if mode != "auto" else execution.memory,
-                                    micro_batch_size=micro_batch or None)
+    execution = ExecutionConfig().override(
+        {**execution_override, "memory": mode, "micro_batch_size": micro_batch or None})
     model = build_model(config, spec, task=preset.task, n_outputs=preset_outputs(preset),
                         execution=execution)
     opt = torch.optim.AdamW(model.parameters(), lr=preset.optim.lr,
@@ -138,18 +137,22 @@ def main() -> int:
     parser.add_argument("--micro-batch", type=int, default=32,
                         help="gradient-accumulation micro-batch of the training step (0 = whole batch)")
     parser.add_argument("--modes", nargs="+", default=["auto"], choices=MODES,
-                        help="memory modes: auto (the presets' setting: lean autograd where "
-                             "plain autograd would keep > lean_min_mb), lean (always), plain "
-                             "autograd, checkpoint (full activation checkpointing)")
+                        help="memory modes: auto (lean autograd where plain autograd would keep "
+                             "> lean_min_mb), lean (always), plain autograd, checkpoint (full "
+                             "activation checkpointing)")
     parser.add_argument("--override", default="{}",
                         help='model settings over the preset, as JSON, e.g. the quick settings of '
                              'config.yaml: \'{"n_layers": 3, "d_hid": 16}\'')
+    parser.add_argument("--execution", default="{}",
+                        help='execution settings (config.yaml\'s execution: section) as JSON, e.g. '
+                             '\'{"lean_min_mb": 512}\'; --modes and --micro-batch set memory and '
+                             'micro_batch_size')
     parser.add_argument("--child", nargs=3, metavar=("PRESET", "BATCH", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         name, bs, mode = args.child
         print(json.dumps(child(name, int(bs), mode, args.steps, args.micro_batch,
-                               json.loads(args.override))), flush=True)
+                               json.loads(args.override), json.loads(args.execution))), flush=True)
         return 0
 
     rate = mm_gflops()
@@ -161,7 +164,7 @@ def main() -> int:
     for name, bs, mode in configs:
         proc = subprocess.run(
             [sys.executable, __file__, "--steps", str(args.steps), "--micro-batch", str(args.micro_batch),
-             "--override", args.override, "--child", name, str(bs), mode],
+             "--override", args.override, "--execution", args.execution, "--child", name, str(bs), mode],
             env=env, capture_output=True, text=True, check=True,
         )
         record = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from scalegmn.nn import lean
+
 torch.set_num_threads(1)
 
 
@@ -24,3 +26,19 @@ def float64_default():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(old)
+
+
+@pytest.fixture
+def lean_calls(monkeypatch):
+    """Counts the forward calls of the lean autograd Functions, per Function."""
+    calls = {"_ScaleEqHidden": 0, "_GatedHidden": 0}
+    for name in calls:
+        fn = getattr(lean, name)
+        original = fn.forward
+
+        def counted(ctx, *args, _original=original, _name=name):
+            calls[_name] += 1
+            return _original(ctx, *args)
+
+        monkeypatch.setattr(fn, "forward", staticmethod(counted))
+    return calls

@@ -14,6 +14,7 @@ import yaml
 
 from scalegmn import schema
 from scalegmn.errors import ConfigError
+from scalegmn.execution import ExecutionConfig
 from scalegmn.models.presets import ModelConfig, OptimConfig
 from scalegmn.schema import setting
 from scalegmn.train.experiments import PipelineConfig
@@ -97,6 +98,8 @@ def test_every_key_of_the_shipped_config_is_in_the_schema_and_documented():
     assert _unknown_keys({"tables": {"t": {"rows": {"m": {"optim": {"lrr": 1}}}}}}, "", patterns) == [
         "tables.t.rows.m.optim.lrr"]
     assert all(d.doc for d in patterns.values()), [k for k, d in patterns.items() if not d.doc]
+    for level in ("tables.<table>", "tables.<table>.columns.<view>", "tables.<table>.rows.<model>"):
+        assert {f"{level}.execution.{k}" for k in schema.keys(ExecutionConfig)} <= set(patterns)
     PipelineConfig.from_mapping(SHIPPED)  # and its values are valid
 
 
@@ -126,7 +129,7 @@ def test_the_documented_defaults_are_the_ones_a_config_gets():
         assert _resolved(config, d.key) == d.default, d.key
         checked += 1
     assert checked >= 10
-    for section in (ModelConfig, OptimConfig):  # table/column/row overrides start from these
+    for section in (ModelConfig, OptimConfig, ExecutionConfig):  # table/column/row overrides start from these
         obj = section()
         for d in schema.describe(section):
             assert getattr(obj, d.key) == d.default, d.key

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from scalegmn.models.metanetworks import build_model, count_parameters
 from scalegmn.models.presets import ORIGINAL_PARAMS, PARAM_NOTES, Preset, get_preset, list_presets
-from scalegmn.nn.execution import ExecutionConfig
 from scalegmn.weightspace.network import NetworkSpec, cnn_zoo_spec, dws_siren_spec, nfn_siren_spec
 
 
@@ -37,8 +36,7 @@ def run(args) -> int:
     print(f"{'preset':36s} {'task':15s} {'params':>10s} {'original':>10s}  note")
     for name in names:
         p = get_preset(name)
-        model = build_model(p.model, preset_spec(name), task=p.task, n_outputs=preset_outputs(p),
-                            execution=ExecutionConfig.from_settings(p.model, p.optim))
+        model = build_model(p.model, preset_spec(name), task=p.task, n_outputs=preset_outputs(p))
         ours, orig = count_parameters(model), ORIGINAL_PARAMS[name]
         note = "same" if ours == orig else PARAM_NOTES.get(name, "differs")
         print(f"{name:36s} {p.task:15s} {ours:10,d} {orig:10,d}  {note}")

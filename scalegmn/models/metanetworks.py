@@ -1,7 +1,7 @@
 """ScaleGMN models and the baselines, built from a :class:`~scalegmn.models.presets.ModelConfig`.
 
 ``build_model(config, spec, task=..., n_outputs=..., execution=...)`` returns a ``torch.nn.Module``
-(its precision and memory policy: :class:`~scalegmn.nn.execution.ExecutionConfig`, kept as
+(its precision and memory policy: :class:`~scalegmn.execution.ExecutionConfig`, kept as
 ``model.execution``):
 
 - invariant tasks (classification, generalization): ``model(batch) -> (B, n_outputs)``;
@@ -26,9 +26,9 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from scalegmn.errors import ConfigError
+from scalegmn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.models.baselines import build_baseline
 from scalegmn.models.presets import ModelConfig
-from scalegmn.nn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.nn.graph_batch import INPUT, OUTPUT, FlatGraph, from_weight_batch
 from scalegmn.nn.input_scale import LayerScale
 from scalegmn.nn.layers import GMNLayer, LayerOptions, ScaleGMNLayer
@@ -46,6 +46,9 @@ from scalegmn.weightspace.graph import edge_feature_dim, topology
 from scalegmn.weightspace.network import NetworkSpec, scale_kind
 
 log = logging.getLogger(__name__)
+
+#: The torch dtype of each :data:`~scalegmn.execution.PRECISIONS` name.
+DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 
 TASKS = ("classification", "generalization", "editing")
 
@@ -238,7 +241,7 @@ def build_model(config: ModelConfig, spec: NetworkSpec, *, task: str, n_outputs:
         model.execution = execution  # the baselines use its precision and micro-batching only
     else:
         model = ScaleGMN(config, spec, task=task, n_outputs=n_outputs, execution=execution)
-    model.to(execution.dtype)
+    model.to(DTYPES[execution.precision])
     log.debug("built %s %s model: %d parameters", config.kind, config.direction, count_parameters(model))
     return model
 

@@ -79,19 +79,6 @@ class ModelConfig(schema.Section):
     backward_eps: float = setting(0.0, min=0.0,
                                   doc="clamp |e|^2 >= eps in the inverse backward edge state (0: exact)")
     baseline_layers: int = setting(3, min=1, doc="depth of the MLP / StatNN baselines (hidden width d_hid)")
-    checkpoint: bool = setting(
-        False, doc="recompute each layer's per-edge activations in backward (activation checkpointing): "
-        "about a third more compute, a fraction of the training memory")
-    checkpoint_chunk: int = setting(
-        32, min=1, doc="with checkpointing, a WeightBatch runs in chunks of this many graphs (bounds the "
-        "activations recomputed at once; the result is the same)")
-    lean_autograd: bool = setting(
-        True, doc="lean autograd for training: the per-edge gated blocks keep only their inputs and one "
-        "pre-activation for backward and rebuild the rest in cache-sized row chunks (scalegmn.nn.lean): "
-        "same results, about a third of plain autograd's memory")
-    lean_min_mb: float = setting(
-        0.0, min=0.0, doc="use lean autograd only for batches where plain autograd would keep more than "
-        "this many MB of per-edge activations (n_layers x 18 x edges x d_hid x bytes); 0: always")
     input_scaling: str = setting(
         "none", choices=CHOICES["input_scaling"],
         doc="none (raw weights, as the original) | rms: divide each layer's weights and biases by their "
@@ -114,9 +101,6 @@ class OptimConfig(schema.Section):
     clip_grad_norm: float = setting(10.0, min=0.0, doc="gradient norm clipping")
     warmup_steps: int = setting(1000, min=0, doc="linear learning-rate warm-up steps")
     patience: int | None = setting(None, min=0, doc="stop after this many evaluations without improvement")
-    micro_batch_size: int | None = setting(
-        None, min=1, doc="accumulate gradients over micro-batches of this size: the same step, a "
-        "micro-batch's memory")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -28,9 +28,9 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from scalegmn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.nn.edge_update import EdgeUpdate, PermEdgeUpdate
 from scalegmn.nn.equivariant import ReScaleEq, ScaleEq, inverse_edge
-from scalegmn.nn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.nn.graph_batch import FlatGraph
 from scalegmn.nn.invariant import Tau
 from scalegmn.nn.lean import lean_active, lean_supported

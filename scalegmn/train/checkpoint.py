@@ -22,7 +22,6 @@ import torch
 from scalegmn.atomic import atomic_write
 from scalegmn.errors import DataError
 from scalegmn.models.metanetworks import build_model
-from scalegmn.nn.execution import ExecutionConfig
 from scalegmn.train.experiments import TrainJob
 from scalegmn.train.setup import resolve_device
 from scalegmn.weightspace.network import NetworkSpec
@@ -184,11 +183,10 @@ def load_checkpoint(path: str | Path, device: str = "cpu"):
         raise DataError(path, f"not a readable checkpoint ({_load_problem(err)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise DataError(path, "not a scalegmn checkpoint (expected best.pt written by the train rule)")
-    job = TrainJob.from_settings(ckpt["settings"])
-    model_cfg, optim_cfg = job.model, job.optim
+    job = TrainJob.from_settings(ckpt["settings"])  # older settings: memory keys mapped to execution
     spec = NetworkSpec.from_dict(ckpt["spec"])
-    model = build_model(model_cfg, spec, task=ckpt["task"], n_outputs=ckpt["n_outputs"],
-                        execution=ExecutionConfig.from_settings(model_cfg, optim_cfg))
+    model = build_model(job.model, spec, task=ckpt["task"], n_outputs=ckpt["n_outputs"],
+                        execution=job.execution)
     model.load_state_dict(ckpt["model_state"])
     model.to(resolve_device(device)).eval()
     return model, ckpt

@@ -8,12 +8,13 @@ Cross-references are checked too: a column's view must be defined, its preset mu
 the table's task, every override must be a valid key and value of that preset.
 
 A train job is one (task, view, model, seed). Its settings are resolved by layering overrides on a
-model preset (``scalegmn.models.presets``)::
+model preset (``scalegmn.models.presets``) and on the default execution policy
+(``scalegmn.execution``)::
 
-    preset (column preset, + "_bidir" for bidirectional rows)
-      <- table.model / table.optim        (e.g. the quick CPU settings of the embedded default)
-      <- column.model / column.optim      (per dataset)
-      <- row.model / row.optim            (per model, e.g. kind: mlp)
+    preset (column preset, + "_bidir" for bidirectional rows), ExecutionConfig()
+      <- table.model / table.optim / table.execution     (e.g. the quick CPU settings of the embedded default)
+      <- column.model / column.optim / column.execution  (per dataset)
+      <- row.model / row.optim / row.execution           (per model, e.g. kind: mlp)
 
 :meth:`TrainJob.to_json` is the job's settings as one JSON string with sorted keys (the train
 rule's ``params``), so reordering config keys changes nothing and changing one model's
@@ -31,6 +32,7 @@ from typing import Any
 from scalegmn import schema
 from scalegmn.data.config import DataConfig, DatasetConfig, ViewConfig, check_local_paths
 from scalegmn.errors import ConfigError
+from scalegmn.execution import ExecutionConfig
 from scalegmn.models.presets import ModelConfig, OptimConfig, get_preset
 from scalegmn.schema import derived, setting
 from scalegmn.vocabulary import TASK_METRICS, TASKS, TaskMetric
@@ -80,8 +82,50 @@ def _optim_overrides() -> Any:
                    doc="overrides of the preset's optim keys (scalegmn.models.presets.OptimConfig)")
 
 
+def _execution_overrides() -> Any:
+    return setting(default_factory=dict, keys_of=ExecutionConfig,
+                   doc="overrides of the execution policy (scalegmn.execution.ExecutionConfig): how "
+                   "the model runs, not what it computes")
+
+
+#: The overridable sections of a job, in the order table <- column <- row merges each of them.
+OVERRIDES = ("model", "optim", "execution")
+
+#: Keys that left ``model:``/``optim:`` for ``execution:``, with what to write instead.
+#: ``best.pt`` files written before still hold them in their settings
+#: (:meth:`TrainJob.from_settings` maps them); config.yaml may not.
+LEGACY_EXECUTION_KEYS = {
+    "model": {"checkpoint": "execution.memory: checkpoint",
+              "lean_autograd": "execution.memory: plain (for lean_autograd: false)",
+              "lean_min_mb": "execution.lean_min_mb", "checkpoint_chunk": "execution.checkpoint_chunk"},
+    "optim": {"micro_batch_size": "execution.micro_batch_size"},
+}
+
+
 def _parse_overrides(m: Mapping[str, Any], where: str) -> dict[str, dict[str, Any]]:
-    return {part: _overrides(f"{where}.{part}", m.get(part)) for part in ("model", "optim")}
+    out = {part: _overrides(f"{where}.{part}", m.get(part)) for part in OVERRIDES}
+    for part, moved in LEGACY_EXECUTION_KEYS.items():
+        for key in out[part]:
+            if key in moved:
+                raise ConfigError(f"{where}.{part}.{key}", f"moved to the execution section; use {moved[key]}")
+    return out
+
+
+def _legacy_execution(model: dict[str, Any], optim: dict[str, Any]) -> dict[str, Any]:
+    """The execution overrides held by the model/optim overrides of a job written before the
+    ``execution:`` section (removed from ``model`` and ``optim``). ``checkpoint: true`` ->
+    ``memory: checkpoint`` (it always overrode lean autograd), ``lean_autograd: false`` ->
+    ``plain``, else ``auto``; ``lean_min_mb``, ``checkpoint_chunk`` and ``micro_batch_size`` keep
+    their names."""
+    old = {key: part.pop(key) for part, name in ((model, "model"), (optim, "optim"))
+           for key in list(part) if key in LEGACY_EXECUTION_KEYS[name]}
+    execution = {k: v for k, v in old.items() if k not in ("checkpoint", "lean_autograd")}
+    if "checkpoint" in old or "lean_autograd" in old:
+        if old.get("checkpoint", False):
+            execution["memory"] = "checkpoint"
+        else:
+            execution["memory"] = "auto" if old.get("lean_autograd", True) else "plain"
+    return execution
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +138,7 @@ class ColumnConfig:
     real: bool = setting(False, doc="trained on the real data: show the paper's number beside ours")
     model: dict[str, Any] = _model_overrides()
     optim: dict[str, Any] = _optim_overrides()
+    execution: dict[str, Any] = _execution_overrides()
 
     @classmethod
     def from_mapping(cls, key: str, view: str, m: Any) -> ColumnConfig:
@@ -113,6 +158,7 @@ class RowConfig:
     paper_row: str | None = setting(None, doc="the paper's row shown for comparison")
     model: dict[str, Any] = _model_overrides()
     optim: dict[str, Any] = _optim_overrides()
+    execution: dict[str, Any] = _execution_overrides()
 
     @classmethod
     def from_mapping(cls, key: str, name: str, m: Any) -> RowConfig:
@@ -148,6 +194,7 @@ class TableConfig:
     ENTRIES = {"columns": ("<view>", ColumnConfig), "rows": ("<model>", RowConfig)}
     model: dict[str, Any] = _model_overrides()
     optim: dict[str, Any] = _optim_overrides()
+    execution: dict[str, Any] = _execution_overrides()
 
     @classmethod
     def from_mapping(cls, key: str, name: str, m: Any) -> TableConfig:
@@ -367,7 +414,9 @@ class TrainJob:
     Attributes:
         task, view, preset, seed: the job.
         model_overrides, optim_overrides: the overrides of the preset, as in config.yaml.
+        execution_overrides: the overrides of the default execution policy, as in config.yaml.
         model, optim: the preset's configurations with the overrides applied.
+        execution: how the model runs (precision, memory policy, micro-batches).
     """
 
     task: str
@@ -378,20 +427,28 @@ class TrainJob:
     optim_overrides: dict[str, Any] = field(default_factory=dict)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    execution_overrides: dict[str, Any] = field(default_factory=dict)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> TrainJob:
-        """The job of a settings mapping (:meth:`settings`); ConfigError naming a bad key."""
-        schema.check_keys(settings, "settings", ("task", "view", "preset", "seed", "model", "optim"),
+        """The job of a settings mapping (:meth:`settings`); ConfigError naming a bad key.
+
+        Settings written before the ``execution:`` section (the ``settings`` of an older
+        ``best.pt``) hold the memory keys under ``model``/``optim``
+        (:data:`LEGACY_EXECUTION_KEYS`): they are mapped into ``execution``."""
+        schema.check_keys(settings, "settings", ("task", "view", "preset", "seed", *OVERRIDES),
                           ("task", "view", "preset", "seed"))
         task = schema.choice(settings["task"], "settings.task", TASKS)
         preset = get_preset(settings["preset"])
         model = dict(settings.get("model") or {})
         optim = dict(settings.get("optim") or {})
+        execution = merge(_legacy_execution(model, optim), settings.get("execution") or {})
         return cls(
             task=task, view=str(settings["view"]), preset=preset.name, seed=int(settings["seed"]),
-            model_overrides=model, optim_overrides=optim,
+            model_overrides=model, optim_overrides=optim, execution_overrides=execution,
             model=preset.model.override(model), optim=preset.optim.override(optim),
+            execution=ExecutionConfig().override(execution),
         )
 
     @classmethod
@@ -402,8 +459,9 @@ class TrainJob:
     def settings(self) -> dict[str, Any]:
         """The job as config.yaml states it: task, view, preset, seed and the overrides (keys in
         sorted order, as :meth:`to_json` writes them)."""
-        return {"model": self.model_overrides, "optim": self.optim_overrides, "preset": self.preset,
-                "seed": self.seed, "task": self.task, "view": self.view}
+        return {"execution": self.execution_overrides, "model": self.model_overrides,
+                "optim": self.optim_overrides, "preset": self.preset, "seed": self.seed,
+                "task": self.task, "view": self.view}
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys) of :meth:`settings`; it also fingerprints resume files."""
@@ -437,12 +495,8 @@ def _override_origin(t: TableConfig, c: ColumnConfig, r: RowConfig, key: str) ->
 
 def _settings(t: TableConfig, c: ColumnConfig, r: RowConfig) -> str:
     preset = c.preset + ("_bidir" if r.bidirectional else "")
-    model = merge(merge(t.model, c.model), r.model)
-    optim = merge(merge(t.optim, c.optim), r.optim)
-    return json.dumps(
-        {"task": t.task, "view": c.view, "preset": preset, "model": model, "optim": optim},
-        sort_keys=True,
-    )
+    overrides = {part: merge(merge(getattr(t, part), getattr(c, part)), getattr(r, part)) for part in OVERRIDES}
+    return json.dumps({"task": t.task, "view": c.view, "preset": preset, **overrides}, sort_keys=True)
 
 
 def table_params(name: str, m: Mapping[str, Any]) -> str:

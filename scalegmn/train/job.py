@@ -22,7 +22,6 @@ import torch
 from scalegmn.atomic import atomic_write
 from scalegmn.data.cache import load_split
 from scalegmn.models.metanetworks import build_model, count_parameters
-from scalegmn.nn.execution import ExecutionConfig
 from scalegmn.train import editing
 from scalegmn.train.checkpoint import CHECKPOINT_FORMAT, discard_resume, save_torch
 from scalegmn.train.experiments import TrainJob
@@ -89,8 +88,7 @@ def run_job(
     spec = splits["train"].spec
     n_out = n_outputs_for(task, splits)
     torch.manual_seed(seed)  # model init depends on the seed only
-    model = build_model(model_cfg, spec, task=task, n_outputs=n_out,
-                        execution=ExecutionConfig.from_settings(model_cfg, optim_cfg))
+    model = build_model(model_cfg, spec, task=task, n_outputs=n_out, execution=job.execution)
     n_params = count_parameters(model)
     log.info("model %s: %d parameters", settings["preset"], n_params)
     if model_cfg.input_scaling == "rms":
@@ -108,6 +106,7 @@ def run_job(
         splits,
         seed=seed,
         device=dev,
+        execution=job.execution,
         resume_path=resume_path,
         checkpoint_every_steps=checkpoint_every_steps,
         fingerprint=settings_json,

@@ -29,8 +29,8 @@ from typing import Any
 import torch
 
 from scalegmn.data.split import Split
+from scalegmn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.models.presets import OptimConfig
-from scalegmn.nn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.train import editing
 from scalegmn.train.checkpoint import restore_resume, save_resume
 from scalegmn.train.metrics import (
@@ -209,6 +209,7 @@ class _Run:
     task: str
     splits: Mapping[str, Split]
     device: torch.device
+    execution: ExecutionConfig
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
     generator: torch.Generator
@@ -234,7 +235,7 @@ def _total_steps(loop: OptimConfig, steps_per_epoch: int) -> int:
 
 
 def _start(model, loop: OptimConfig, task: str, splits: Mapping[str, Split], *, seed: int,
-           device: torch.device, on_eval) -> _Run:
+           device: torch.device, execution: ExecutionConfig, on_eval) -> _Run:
     """Move the model to ``device`` and build its optimizer, schedule and shuffling generator."""
     n = splits["train"].size
     if n == 0:
@@ -246,8 +247,8 @@ def _start(model, loop: OptimConfig, task: str, splits: Mapping[str, Split], *, 
     optimizer = torch.optim.AdamW(model.parameters(), lr=loop.lr, weight_decay=loop.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, LinearWarmup(loop.warmup_steps))
     generator = torch.Generator().manual_seed(seed)
-    return _Run(model, loop, task, splits, device, optimizer, scheduler, generator, total_steps,
-                steps_per_epoch, on_eval)
+    return _Run(model, loop, task, splits, device, execution, optimizer, scheduler, generator,
+                total_steps, steps_per_epoch, on_eval)
 
 
 def _training_loss(model, task: str, images, part) -> torch.Tensor:
@@ -275,8 +276,7 @@ def _train_step(run: _Run, state: TrainState) -> bool:
             batch,
             functools.partial(_training_loss, run.model, run.task, getattr(run.train, "images", None)),
             clip_grad_norm=run.loop.clip_grad_norm,
-            # Until the `execution:` section replaces optim.micro_batch_size.
-            execution=ExecutionConfig(micro_batch_size=run.loop.micro_batch_size),
+            execution=run.execution,
         )
     except FloatingPointError as err:
         raise FloatingPointError(f"{err} (at step {state.step})") from None
@@ -349,6 +349,7 @@ def fit(
     *,
     seed: int,
     device: torch.device | str = "cpu",
+    execution: ExecutionConfig = DEFAULT_EXECUTION,
     resume_path: str | Path | None = None,
     checkpoint_every_steps: int = 200,
     fingerprint: str = "",
@@ -357,10 +358,13 @@ def fit(
 ) -> FitResult:
     """Train ``model`` on ``splits['train']``; select on ``val``; report ``test``.
 
-    ``fingerprint`` identifies the job's settings: a resume file written with another
-    fingerprint is ignored (and replaced), so a changed config never resumes a stale run.
+    ``execution`` is the policy the model was built with; the training step uses its
+    ``micro_batch_size``. ``fingerprint`` identifies the job's settings: a resume file written
+    with another fingerprint is ignored (and replaced), so a changed config never resumes a stale
+    run.
     """
-    run = _start(model, loop, task, splits, seed=seed, device=torch.device(device), on_eval=on_eval)
+    run = _start(model, loop, task, splits, seed=seed, device=torch.device(device), execution=execution,
+                 on_eval=on_eval)
     resume = Path(resume_path) if resume_path else None
     state, resumed_from = TrainState(), None
     if resume is not None and resume.exists():

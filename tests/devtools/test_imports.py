@@ -65,7 +65,8 @@ def test_checker_accepts_downward_imports_and_lazy_plotting(tmp_path):
 def test_parse_time_modules_do_not_import_torch():
     # The Snakefile imports these when it is parsed, once per job: torch would add seconds.
     code = ("import sys; import scalegmn.data.config, scalegmn.data.acquire, scalegmn.train.experiments, "
-            "scalegmn.models.presets, scalegmn.schema, scalegmn.vocabulary; print('torch' in sys.modules)")
+            "scalegmn.models.presets, scalegmn.execution, scalegmn.schema, scalegmn.vocabulary; "
+            "print('torch' in sys.modules)")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "False"

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from scalegmn.execution import ExecutionConfig
 from scalegmn.models.catalogue import preset_outputs, preset_spec
 from scalegmn.models.metanetworks import build_model
 from scalegmn.models.presets import get_preset
 from scalegmn.nn import lean
 from scalegmn.nn.edge_update import EdgeUpdate
 from scalegmn.nn.equivariant import ScaleEq
-from scalegmn.nn.execution import ExecutionConfig
 from scalegmn.nn.graph_batch import RowGroups
 from scalegmn.nn.invariant import Tau
 from scalegmn.weightspace.batch import WeightBatch
@@ -22,22 +22,6 @@ NAMES = ["mnist_cls/scalegmn", "mnist_cls/scalegmn_bidir", "cifar_inr_cls/scaleg
          "svhn/scalegmn_relu_bidir", "mnist_editing/scalegmn_bidir"]
 # Hetero blocks (two φ per ScaleInv) are outside lean_supported: lean never runs there.
 PLAIN_ONLY = ["cifar10/scalegmn_hetero", "cifar10/scalegmn_hetero_bidir"]
-
-
-@pytest.fixture
-def lean_calls(monkeypatch):
-    """Counts the forward calls of the lean autograd Functions, per Function."""
-    calls = {"_ScaleEqHidden": 0, "_GatedHidden": 0}
-    for name in calls:
-        fn = getattr(lean, name)
-        original = fn.forward
-
-        def counted(ctx, *args, _original=original, _name=name):
-            calls[_name] += 1
-            return _original(ctx, *args)
-
-        monkeypatch.setattr(fn, "forward", staticmethod(counted))
-    return calls
 
 
 def outputs_and_grads(model, batch):

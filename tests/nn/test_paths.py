@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from scalegmn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.models.catalogue import preset_outputs, preset_spec
 from scalegmn.models.metanetworks import build_model
 from scalegmn.models.presets import get_preset
-from scalegmn.nn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.weightspace.batch import WeightBatch
 from scalegmn.weightspace.testing import flatten_output, random_network
 

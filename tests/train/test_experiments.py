@@ -8,7 +8,8 @@ import json
 import pytest
 
 from scalegmn.errors import ConfigError
-from scalegmn.train.experiments import ExperimentsConfig
+from scalegmn.execution import ExecutionConfig
+from scalegmn.train.experiments import ExperimentsConfig, TrainJob
 
 BASE = {
     "training": {"device": "auto", "checkpoint_every_steps": 10},
@@ -74,6 +75,16 @@ def test_changing_one_model_changes_only_its_jobs():
         (lambda c: c["tables"]["table1"]["columns"]["mnist"].update(preset="cifar10/scalegmn_relu"), "tables.table1.columns.mnist.preset", "generalization"),
         (lambda c: c["tables"]["table1"]["model"].update(d_hidd=3), "model.d_hidd", "unknown key"),
         (lambda c: c["training"].update(device="gpu"), "training.device", "auto"),
+        (lambda c: c["tables"]["table1"]["rows"]["mlp"].update(execution={"lean_min_m": 5}),
+         "tables.table1.rows.mlp.execution.lean_min_m", "did you mean 'lean_min_mb'"),
+        (lambda c: c["tables"]["table1"].update(execution={"micro_batch_size": 0}),
+         "tables.table1.execution.micro_batch_size", "at least 1"),
+        (lambda c: c["tables"]["table1"]["columns"]["mnist"].update(execution={"memory": "leen"}),
+         "tables.table1.columns.mnist.execution.memory", "did you mean 'lean'"),
+        (lambda c: c["tables"]["table1"]["model"].update(lean_min_mb=512),
+         "tables.table1.model.lean_min_mb", "use execution.lean_min_mb"),
+        (lambda c: c["tables"]["table1"]["rows"]["mlp"].update(optim={"micro_batch_size": 8}),
+         "tables.table1.rows.mlp.optim.micro_batch_size", "use execution.micro_batch_size"),
     ],
 )
 def test_typos_name_the_key(edit, key, words):
@@ -84,6 +95,44 @@ def test_typos_name_the_key(edit, key, words):
     assert key in str(err.value)
     assert words in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_execution_overrides_merge_table_column_row():
+    cfg = copy.deepcopy(BASE)
+    table = cfg["tables"]["table1"]
+    table["execution"] = {"lean_min_mb": 512, "micro_batch_size": 16}
+    table["columns"]["fmnist"]["execution"] = {"micro_batch_size": 8}
+    table["rows"]["mlp"]["execution"] = {"memory": "plain", "lean_min_mb": 1}
+    exp = ExperimentsConfig.from_mapping(cfg)
+    assert exp.job("classification", "mnist", "scalegmn_b", 0).execution == ExecutionConfig(
+        lean_min_mb=512, micro_batch_size=16)
+    assert exp.job("classification", "fmnist", "scalegmn_b", 0).execution == ExecutionConfig(
+        lean_min_mb=512, micro_batch_size=8)
+    mlp = exp.job("classification", "fmnist", "mlp", 0)
+    assert mlp.execution == ExecutionConfig(memory="plain", lean_min_mb=1, micro_batch_size=8)
+    assert json.loads(mlp.to_json())["execution"] == {"memory": "plain", "lean_min_mb": 1, "micro_batch_size": 8}
+    assert TrainJob.from_json(mlp.to_json()) == mlp
+    assert ExperimentsConfig.from_mapping(BASE).job("classification", "mnist", "mlp", 0).execution == ExecutionConfig()
+
+
+@pytest.mark.parametrize(("model", "optim", "expected"), [
+    ({"checkpoint": True, "checkpoint_chunk": 3}, {},
+     ExecutionConfig(memory="checkpoint", checkpoint_chunk=3)),
+    ({"checkpoint": True, "lean_autograd": True}, {}, ExecutionConfig(memory="checkpoint")),
+    ({"checkpoint": False, "lean_autograd": False}, {}, ExecutionConfig(memory="plain")),
+    ({"lean_autograd": True}, {}, ExecutionConfig()),
+    ({"lean_min_mb": 512.0, "d_hid": 8}, {"micro_batch_size": 8, "lr": 0.01},
+     ExecutionConfig(lean_min_mb=512.0, micro_batch_size=8)),
+])
+def test_settings_written_before_the_execution_section_map_their_memory_keys(model, optim, expected):
+    # the settings of a best.pt written when these keys were model/optim keys
+    old = {"task": "classification", "view": "mnist", "preset": "mnist_cls/scalegmn", "seed": 0,
+           "model": model, "optim": optim}
+    job = TrainJob.from_settings(old)
+    assert job.execution == expected
+    assert job.model_overrides == {k: v for k, v in model.items() if k == "d_hid"}
+    assert job.optim_overrides == {k: v for k, v in optim.items() if k == "lr"}
+    assert TrainJob.from_json(job.to_json()) == job  # and they are written the new way
 
 
 def test_same_job_trained_differently_by_two_tables_is_refused():

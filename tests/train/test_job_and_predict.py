@@ -12,7 +12,10 @@ import torch
 from scalegmn.cli import main
 from scalegmn.data.formats import mnist_inr
 from scalegmn.errors import DataError
-from scalegmn.train.experiments import TrainJob
+from scalegmn.execution import ExecutionConfig
+from scalegmn.train import loop
+from scalegmn.train.checkpoint import load_checkpoint, save_torch
+from scalegmn.train.experiments import ExperimentsConfig, TrainJob
 from scalegmn.train.job import JobOutputs, run_job
 from scalegmn.weightspace.network import unstack
 
@@ -24,12 +27,13 @@ def stores(tmp_path_factory):
     return write_job_stores(tmp_path_factory.mktemp("stores"), {"train": 24, "val": 8, "test": 8})
 
 
-def _job(tmp_path, stores, task, preset, model):
+def _job(tmp_path, stores, task, preset, model, job=None):
     settings = json.dumps({"task": task, "view": "mnist", "preset": preset, "seed": 0, "model": model,
                            "optim": {"epochs": 2, "batch_size": 8, "warmup_steps": 2}}, sort_keys=True)
     out = JobOutputs(tmp_path / "metrics.json", tmp_path / "history.csv", tmp_path / "best.pt")
     resume = tmp_path / ".resume" / "last.pt"
-    metrics = run_job(TrainJob.from_json(settings), stores, out, resume_path=resume, device="cpu", checkpoint_every_steps=2)
+    job = job or TrainJob.from_json(settings)
+    metrics = run_job(job, stores, out, resume_path=resume, device="cpu", checkpoint_every_steps=2)
     return metrics, out, resume
 
 
@@ -93,6 +97,47 @@ def test_predict_rejects_a_file_that_is_not_a_checkpoint(tmp_path, stores, capsy
     err = capsys.readouterr().err.strip()
     assert str(bad) in err and "checkpoint" in err and "\n" not in err
     with pytest.raises(DataError):
-        from scalegmn.train.checkpoint import load_checkpoint
-
         load_checkpoint(bad)
+
+
+@pytest.mark.parametrize(("execution", "lean_ran"), [({}, True), ({"memory": "plain", "micro_batch_size": 4}, False)])
+def test_a_rows_execution_reaches_the_model_and_the_training_step(tmp_path, stores, monkeypatch, lean_calls,
+                                                                  execution, lean_ran):
+    config = {"tables": {"t": {
+        "task": "classification", "seeds": [0],
+        "model": {"n_layers": 2, "d_hid": 8}, "optim": {"epochs": 1, "batch_size": 8, "warmup_steps": 2},
+        "columns": {"mnist": {"preset": "mnist_cls/scalegmn"}},
+        "rows": {"scalegmn": {"execution": execution}}}}}
+    job = ExperimentsConfig.from_mapping(config).job("classification", "mnist", "scalegmn", 0)
+    steps = []
+    original = loop.optimizer_step
+
+    def recorded(*args, execution, **kw):
+        steps.append(execution)
+        return original(*args, execution=execution, **kw)
+
+    monkeypatch.setattr(loop, "optimizer_step", recorded)
+    _, out, _ = _job(tmp_path, stores, "classification", "mnist_cls/scalegmn", {}, job=job)
+    assert steps and set(steps) == {ExecutionConfig(**execution)}
+    assert (lean_calls["_ScaleEqHidden"] > 0) == lean_ran
+    model, _ = load_checkpoint(out.checkpoint)
+    assert model.execution == ExecutionConfig(**execution)
+
+
+def test_a_checkpoint_written_before_the_execution_section_still_loads_and_predicts(tmp_path, stores):
+    _, out, _ = _job(tmp_path, stores, "classification", "mnist_cls/scalegmn", {"kind": "mlp", "d_hid": 8})
+    new_csv, old_csv = tmp_path / "new.csv", tmp_path / "old.csv"
+    assert main(["predict", str(out.checkpoint), str(stores["test"]), "--out", str(new_csv)]) == 0
+    # best.pt as the train rule wrote it before: memory keys inside settings["model"]/["optim"]
+    ckpt = torch.load(out.checkpoint, weights_only=True)
+    settings = dict(ckpt["settings"])
+    assert settings.pop("execution") == {}
+    settings["model"] = {**settings["model"], "lean_autograd": False, "lean_min_mb": 512.0, "checkpoint": False}
+    settings["optim"] = {**settings["optim"], "micro_batch_size": 4}
+    old = tmp_path / "old" / "best.pt"
+    save_torch({**ckpt, "settings": settings}, old)
+
+    model, _ = load_checkpoint(old)
+    assert model.execution == ExecutionConfig(memory="plain", lean_min_mb=512.0, micro_batch_size=4)
+    assert main(["predict", str(old), str(stores["test"]), "--out", str(old_csv)]) == 0
+    assert old_csv.read_text() == new_csv.read_text()

@@ -4,10 +4,10 @@ import copy
 
 import torch
 
+from scalegmn.execution import ExecutionConfig
 from scalegmn.models.catalogue import preset_spec
 from scalegmn.models.metanetworks import build_model
 from scalegmn.models.presets import get_preset
-from scalegmn.nn.execution import ExecutionConfig
 from scalegmn.train.loop import optimizer_step
 from scalegmn.weightspace.batch import WeightBatch
 from scalegmn.weightspace.testing import random_network

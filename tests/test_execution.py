@@ -1,4 +1,6 @@
-"""ExecutionConfig: the old knobs map onto it without changing a default; ranges are checked."""
+"""ExecutionConfig (scalegmn.execution): defaults, the policy, ranges checked by the schema, and
+the precision of the model it builds. The config section and the legacy keys of old checkpoints
+are tested with the job (tests/train/test_experiments.py)."""
 
 from __future__ import annotations
 
@@ -6,30 +8,24 @@ import pytest
 import torch
 
 from scalegmn.errors import ConfigError
+from scalegmn.execution import DEFAULT_EXECUTION, PRECISIONS, ExecutionConfig
 from scalegmn.models.catalogue import preset_spec
-from scalegmn.models.metanetworks import build_model
-from scalegmn.models.presets import ModelConfig, OptimConfig, get_preset
-from scalegmn.nn.execution import DEFAULT_EXECUTION, ExecutionConfig
+from scalegmn.models.metanetworks import DTYPES, build_model
+from scalegmn.models.presets import get_preset
 from scalegmn.weightspace.batch import WeightBatch
 from scalegmn.weightspace.testing import random_network
 
 
-def test_the_old_defaults_are_the_new_defaults():
-    assert ExecutionConfig.from_settings(ModelConfig(), OptimConfig()) == DEFAULT_EXECUTION
+def test_the_default_policy_is_lean_for_every_batch_in_float32():
+    assert DEFAULT_EXECUTION == ExecutionConfig()
     assert DEFAULT_EXECUTION.lean and not DEFAULT_EXECUTION.checkpoint
     assert DEFAULT_EXECUTION.use_lean(1e-3)  # auto with lean_min_mb 0: lean for every batch
+    assert DEFAULT_EXECUTION.precision == "float32" and DEFAULT_EXECUTION.micro_batch_size is None
 
 
-@pytest.mark.parametrize(("model", "optim", "expected"), [
-    ({"checkpoint": True, "checkpoint_chunk": 3}, {},
-     ExecutionConfig(memory="checkpoint", checkpoint_chunk=3)),
-    ({"checkpoint": True, "lean_autograd": True}, {}, ExecutionConfig(memory="checkpoint")),
-    ({"lean_autograd": False}, {}, ExecutionConfig(memory="plain")),
-    ({"lean_min_mb": 512.0}, {"micro_batch_size": 8},
-     ExecutionConfig(lean_min_mb=512.0, micro_batch_size=8)),
-])
-def test_from_settings_maps_the_old_knobs(model, optim, expected):
-    assert ExecutionConfig.from_settings(ModelConfig(**model), OptimConfig(**optim)) == expected
+def test_every_precision_has_a_torch_dtype():
+    # scalegmn.execution itself imports no torch (tests/devtools/test_imports.py)
+    assert set(DTYPES) == set(PRECISIONS)
 
 
 def test_auto_uses_lean_above_lean_min_mb_only():
@@ -46,6 +42,8 @@ def test_auto_uses_lean_above_lean_min_mb_only():
 def test_out_of_range_values_name_their_key(field, value):
     with pytest.raises(ConfigError, match=f"execution.{field}"):
         ExecutionConfig(**{field: value})
+    with pytest.raises(ConfigError, match=f"execution.{field}"):
+        ExecutionConfig().override({field: value})
 
 
 def test_float64_precision_builds_a_float64_model_that_reads_float32_weights():

@@ -1,0 +1,84 @@
+"""How a model executes: precision and the memory policy of a training step, in one place.
+
+:class:`ExecutionConfig` decides nothing about *what* a model computes, only how: every memory
+mode gives the same outputs and gradients up to float rounding (tests/nn/test_lean.py,
+tests/nn/test_paths.py, tests/train/test_micro_batch.py). Its fields are the keys of the
+``execution:`` config section (overridden per table, column and row, as ``model:`` and
+``optim:`` are). Standard library only: the Snakefile validates the section at parse time; the
+torch dtype of a precision is :data:`scalegmn.models.metanetworks.DTYPES`.
+
+Memory modes (``memory``), from most to least activation memory per training step:
+
+- ``plain``: plain autograd keeps every intermediate (about 18 ``(E, d)`` tensors per layer).
+- ``lean``: the per-edge gated blocks keep only their inputs and one pre-activation and rebuild
+  the rest in backward, row chunk by row chunk (:mod:`scalegmn.nn.lean`); the edge embedding
+  and ReScaleEq's ``Γ_e e`` are recomputed too (activation checkpointing of those two only).
+  About a third of plain's memory, and faster than plain on CPU despite the recompute.
+- ``auto`` (default): ``lean`` for batches where plain autograd would keep more than
+  ``lean_min_mb`` MB of per-edge activations, ``plain`` below; with ``lean_min_mb = 0``, lean
+  for every batch.
+- ``checkpoint``: full activation checkpointing per layer (each layer keeps its inputs and
+  outputs only; about a third more compute); a WeightBatch runs in chunks of
+  ``checkpoint_chunk`` graphs.
+
+``micro_batch_size`` is independent of the mode: the training step accumulates gradients over
+micro-batches (the same step, one micro-batch's memory).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scalegmn import schema
+from scalegmn.schema import setting
+
+PRECISIONS = ("float32", "float64")
+MEMORY_MODES = ("auto", "lean", "plain", "checkpoint")
+
+
+@dataclass(frozen=True)
+class ExecutionConfig(schema.Section):
+    """Precision and memory policy of a model and its training step; each key's doc is in its
+    field (see the module docstring for the memory modes). Overridden per table, column and row
+    under ``execution:`` in config.yaml; a value out of range raises ConfigError naming
+    ``execution.<key>``."""
+
+    _section = "execution"
+
+    precision: str = setting("float32", choices=PRECISIONS,
+                             doc="dtype of the model's parameters and computation: float32 | float64")
+    memory: str = setting(
+        "auto", choices=MEMORY_MODES,
+        doc="training memory policy: auto (lean above lean_min_mb, else plain) | lean (scalegmn.nn.lean: "
+        "about a third of plain's activation memory) | plain (plain autograd) | checkpoint (full "
+        "activation checkpointing per layer: about a third more compute); same results")
+    lean_min_mb: float = setting(
+        0.0, min=0.0, doc="with memory: auto, use lean autograd only for batches where plain autograd "
+        "would keep more than this many MB of per-edge activations (n_layers x 18 x edges x d_hid x "
+        "bytes); 0: always")
+    checkpoint_chunk: int = setting(
+        32, min=1, doc="with memory: checkpoint, a WeightBatch runs in chunks of this many graphs "
+        "(bounds the activations recomputed at once; the result is the same)")
+    micro_batch_size: int | None = setting(
+        None, min=1, doc="accumulate each training step's gradient over micro-batches of this many "
+        "networks: the same step, one micro-batch's activation memory (null: the whole batch)")
+
+    @property
+    def checkpoint(self) -> bool:
+        """Full activation checkpointing per layer."""
+        return self.memory == "checkpoint"
+
+    @property
+    def lean(self) -> bool:
+        """Whether the lean blocks may run (``auto`` or ``lean``; per batch, see :meth:`use_lean`)."""
+        return self.memory in ("auto", "lean")
+
+    def use_lean(self, plain_mb: float) -> bool:
+        """Lean autograd for a training batch whose plain autograd would keep ``plain_mb`` MB."""
+        if self.memory == "lean":
+            return True
+        return self.memory == "auto" and plain_mb > self.lean_min_mb
+
+
+#: The default policy (float32, ``memory: auto`` with ``lean_min_mb = 0``, whole batches).
+DEFAULT_EXECUTION = ExecutionConfig()
