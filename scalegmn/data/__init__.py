@@ -6,7 +6,7 @@
   offline stand-ins in the real formats instead (rule ``build_standin``);
 - :mod:`~scalegmn.data.formats`: readers and writers of every weight-zoo file format;
 - :mod:`~scalegmn.data.ingest`: read every network file once into one weight table (rule
-  ``ingest_dataset``), stored by :mod:`~scalegmn.data.weight_table`;
+  ``ingest_dataset``), stored by :mod:`~scalegmn.data.network_set`;
 - :mod:`~scalegmn.data.splits`: train/val/test row indices with the official semantics (rule
   ``make_splits``);
 - :mod:`~scalegmn.data.canonicalize`: canonicalization with function preservation checked
@@ -32,5 +32,5 @@ __all__ = [
     "split",
     "splits",
     "standins",
-    "weight_table",
+    "network_set",
 ]

@@ -45,8 +45,8 @@ import zarr
 from scalegmn import __version__
 from scalegmn.atomic import atomic_directory
 from scalegmn.data.augment import symmetry_copies, symmetry_copies_mixed
+from scalegmn.data.network_set import read_network_set
 from scalegmn.data.splits import read_splits
-from scalegmn.data.weight_table import read_table
 from scalegmn.errors import DataError
 from scalegmn.weightspace.batch import WeightBatch
 from scalegmn.weightspace.graph import topology
@@ -334,7 +334,7 @@ def view_content(table, splits: dict, view: dict, split: str) -> tuple[StoreCont
     """Select, filter and augment the networks of one split of a view.
 
     Args:
-        table: the dataset's canonical :class:`~scalegmn.data.weight_table.WeightTable`.
+        table: the dataset's canonical :class:`~scalegmn.data.network_set.NetworkSet`.
         splits: the dataset's split JSON.
         view: ViewConfig fields (``activation``, ``aug_copies``, ``symmetry_copies``, ``seed``).
         split: train, val or test. Augmentation touches TRAIN only.
@@ -395,7 +395,7 @@ def build_cache(table_path: str | Path, splits_path: str | Path, out: str | Path
 def build_view_stores(table_path: str | Path, splits_path: str | Path, outs: dict[str, str | Path], *,
                       view: dict, provenance: dict[str, Any]) -> dict[str, dict]:
     """Build the stores of every split in ``outs`` (split -> path), reading the table once."""
-    table, splits = read_table(table_path), read_splits(splits_path)
+    table, splits = read_network_set(table_path), read_splits(splits_path)
     return {split: _build_split(table, splits, out, view=view, split=split, provenance=provenance)
             for split, out in outs.items()}
 

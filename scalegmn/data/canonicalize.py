@@ -29,7 +29,7 @@ import torch
 
 from scalegmn.atomic import atomic_write
 from scalegmn.data.acquire import sha256_of
-from scalegmn.data.weight_table import WeightTable, table_spec
+from scalegmn.data.network_set import NetworkSet, network_set_spec
 from scalegmn.errors import DataError
 from scalegmn.weightspace.functional import render
 from scalegmn.weightspace.network import Network
@@ -170,8 +170,8 @@ def _stats(spec, mode: str, tolerance: float) -> _Stats:
 
 
 def canonicalize_table(
-    table: WeightTable, mode: str, *, tolerance: float = TOLERANCE, block: int = BLOCK
-) -> tuple[WeightTable, dict]:
+    table: NetworkSet, mode: str, *, tolerance: float = TOLERANCE, block: int = BLOCK
+) -> tuple[NetworkSet, dict]:
     """Canonicalize every network of a table and check that each computes the same function.
 
     Returns the new table and a JSON summary (mode, max |b| per hidden layer before and after,
@@ -202,7 +202,7 @@ def canonicalize_file(table_in: str | Path, table_out: str | Path, summary_out: 
     provenance for the cache).
     """
     table_out, summary_out = Path(table_out), Path(summary_out)
-    spec = table_spec(table_in)
+    spec = network_set_spec(table_in)
     stats = _stats(spec, mode, tolerance)
     with atomic_write(table_out) as tmp:
         shutil.copyfile(table_in, tmp)

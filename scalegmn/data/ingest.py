@@ -1,4 +1,4 @@
-"""Read a dataset's network files ONCE into one HDF5 weight table (scalegmn.data.weight_table).
+"""Read a dataset's network files ONCE into one HDF5 weight table (scalegmn.data.network_set).
 
 Per format (readers in scalegmn.data.formats):
 
@@ -34,7 +34,7 @@ import torch
 from scalegmn.atomic import atomic_write
 from scalegmn.data.formats import cifar_inr, cnn_zoo, fmnist_inr, mnist_inr
 from scalegmn.data.formats.mnist_images import read_mnist_images
-from scalegmn.data.weight_table import TableWriter
+from scalegmn.data.network_set import NetworkSetWriter
 from scalegmn.errors import DataError
 from scalegmn.weightspace.network import Network, cnn_zoo_spec, stack
 
@@ -84,7 +84,7 @@ def _read_block(files: list[Path], reader: Callable[[Path], Network], quarantine
 def _ingest_files(
     files: list[Path], reader: Callable[[Path], Network], columns: Callable[[Network], dict],
     quarantine: Quarantine, out: Path, root: Path,
-) -> tuple[TableWriter, dict[str, list]]:
+) -> tuple[NetworkSetWriter, dict[str, list]]:
     """Read files in blocks, appending each block to the table; returns the (open) writer and
     every column's values (small: used for splits and images)."""
     if not files:
@@ -96,7 +96,7 @@ def _ingest_files(
             if nets:
                 batch = stack(nets)
                 if writer is None:
-                    writer = TableWriter(out, batch.spec)
+                    writer = NetworkSetWriter(out, batch.spec)
                 cols = {
                     "label": np.array([-1 if x.label is None else x.label for x in nets], dtype=np.int64),
                     "target": np.full(len(nets), np.nan, dtype=np.float32),
@@ -131,7 +131,7 @@ def _images_for(root: Path, dataset: str, splits: list[str], ids: list[int]) -> 
         return None
 
 
-def ingest_mnist(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableWriter, dict, dict]:
+def ingest_mnist(root: Path, quarantine: Quarantine, out: Path) -> tuple[NetworkSetWriter, dict, dict]:
     """Ingest an MNIST-INR root; extras hold the source digits when found.
 
     Returns:
@@ -147,7 +147,7 @@ def ingest_mnist(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableWr
     return writer, extras, {}
 
 
-def ingest_fmnist(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableWriter, dict, dict]:
+def ingest_fmnist(root: Path, quarantine: Quarantine, out: Path) -> tuple[NetworkSetWriter, dict, dict]:
     """Ingest an FMNIST-INR root; attrs hold the official splits, extras the source images.
 
     Returns:
@@ -167,7 +167,7 @@ def ingest_fmnist(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableW
     return writer, extras, attrs
 
 
-def ingest_cifar(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableWriter, dict, dict]:
+def ingest_cifar(root: Path, quarantine: Quarantine, out: Path) -> tuple[NetworkSetWriter, dict, dict]:
     """Ingest a CIFAR10-INR root, the augmented copies included.
 
     Returns:
@@ -185,7 +185,7 @@ def ingest_cifar(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableWr
     return writer, {}, {"aug_copies": copies}
 
 
-def ingest_zoo(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableWriter, dict, dict]:
+def ingest_zoo(root: Path, quarantine: Quarantine, out: Path) -> tuple[NetworkSetWriter, dict, dict]:
     """Ingest a Small CNN Zoo root: the runs' final step (86) only, with test accuracy.
 
     Returns:
@@ -205,7 +205,7 @@ def ingest_zoo(root: Path, quarantine: Quarantine, out: Path) -> tuple[TableWrit
                               "(download.urls) or use source: standin")
     perm = cnn_zoo.read_split_csv(split_csvs[0])
     t0 = time.monotonic()
-    writer = TableWriter(out, cnn_zoo_spec("relu"))
+    writer = NetworkSetWriter(out, cnn_zoo_spec("relu"))
     try:
         for lo in range(0, keep.size, _BLOCK):
             rows = keep[lo : lo + _BLOCK]

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from scalegmn.atomic import atomic_write
-from scalegmn.data.weight_table import WeightTable, read_table
+from scalegmn.data.network_set import NetworkSet, read_network_set
 from scalegmn.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def _rows(a) -> list[int]:
     return [int(x) for x in a]
 
 
-def mnist_splits(table: WeightTable, seed: int) -> dict:
+def mnist_splits(table: NetworkSet, seed: int) -> dict:
     """MNIST-INR splits: sorted paths, ``training`` -> train, ``testing`` -> test, seeded val."""
     order = np.argsort(table.columns["source"], kind="stable")
     split = table.columns["split"]
@@ -51,7 +51,7 @@ def mnist_splits(table: WeightTable, seed: int) -> dict:
             "method": f"sorted paths; seeded ({seed}) val = {MNIST_VAL_FRACTION:.4f} of training"}
 
 
-def fmnist_splits(table: WeightTable, seed: int) -> dict:
+def fmnist_splits(table: NetworkSet, seed: int) -> dict:
     """FMNIST-INR splits: the archive's ``splits.json``, else :func:`mnist_splits`."""
     official = table.attrs.get("official_splits")
     if not official:
@@ -69,7 +69,7 @@ def fmnist_splits(table: WeightTable, seed: int) -> dict:
     return out
 
 
-def cifar_splits(table: WeightTable) -> dict:
+def cifar_splits(table: NetworkSet) -> dict:
     """CIFAR10-INR splits by global idx (45000/50000 of 60000), with the train rows of each aug copy."""
     idx, aug = table.columns["idx"], table.columns["aug"]
     base = np.flatnonzero(aug == -1)
@@ -92,7 +92,7 @@ def cifar_splits(table: WeightTable) -> dict:
     return out
 
 
-def zoo_splits(table: WeightTable) -> dict:
+def zoo_splits(table: NetworkSet) -> dict:
     """Small CNN Zoo splits: the NFN split CSV order, test = second half, 80/20 train/val."""
     perm = table.extras["split_perm"]
     where = {int(r): i for i, r in enumerate(table.columns["zoo_row"])}
@@ -106,7 +106,7 @@ def zoo_splits(table: WeightTable) -> dict:
             "method": "NFN split CSV order; test = second half; Random(0) 80/20 train/val"}
 
 
-def make_splits(table: WeightTable, *, seed: int = 0) -> dict:
+def make_splits(table: NetworkSet, *, seed: int = 0) -> dict:
     """Splits of a weight table (format taken from ``table.attrs['format']``)."""
     fmt = table.attrs["format"]
     if fmt == "mnist_inr":
@@ -146,6 +146,6 @@ def read_splits(path: str | Path) -> dict:
 
 def make_splits_file(table_path: str | Path, out: str | Path, *, seed: int = 0) -> dict:
     """The splits stage: read the ingested table's columns (not its weights), write its split JSON."""
-    splits = make_splits(read_table(table_path, arrays=False), seed=seed)
+    splits = make_splits(read_network_set(table_path, arrays=False), seed=seed)
     write_splits(out, splits)
     return splits

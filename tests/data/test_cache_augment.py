@@ -10,8 +10,8 @@ import zarr
 from scalegmn.data.augment import function_difference, symmetry_copies, symmetry_copies_mixed
 from scalegmn.data.cache import StoreContent, build_cache, load_split, write_store
 from scalegmn.data.ingest import ingest_dataset
+from scalegmn.data.network_set import read_network_set
 from scalegmn.data.splits import make_splits, write_splits
-from scalegmn.data.weight_table import read_table
 from scalegmn.errors import DataError
 from scalegmn.weightspace.network import (
     Network,
@@ -25,7 +25,7 @@ from scalegmn.weightspace.network import (
 def ingest(root, out, quarantine, **kw):
     """Ingest, then read the whole table back."""
     ingest_dataset(root, out, quarantine, **kw)
-    return read_table(out)
+    return read_network_set(out)
 
 
 def _content(nets: list[Network], y) -> StoreContent:

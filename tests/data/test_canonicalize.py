@@ -14,7 +14,7 @@ from scalegmn.data.canonicalize import (
     hidden_bias_max,
     render_difference,
 )
-from scalegmn.data.weight_table import WeightTable
+from scalegmn.data.network_set import NetworkSet
 from scalegmn.errors import DataError
 from scalegmn.weightspace.functional import render
 from scalegmn.weightspace.network import Network, cnn_zoo_spec, dws_siren_spec, nfn_siren_spec
@@ -121,9 +121,9 @@ def test_render_difference_catches_a_wrong_map():
     assert diff.shape == (4,) and float(diff.max()) > 1e-3
 
 
-def _table(net: Network) -> WeightTable:
+def _table(net: Network) -> NetworkSet:
     n = net.batch_shape[0]
-    return WeightTable(
+    return NetworkSet(
         net.spec,
         [w.float().numpy() for w in net.weights],
         [b.float().numpy() for b in net.biases],
@@ -163,19 +163,19 @@ def test_canonicalize_file_streams_blocks_like_the_in_memory_path(tmp_path):
     import json
 
     from scalegmn.data.canonicalize import canonicalize_file
-    from scalegmn.data.weight_table import read_table, write_table
+    from scalegmn.data.network_set import read_network_set, write_network_set
 
     table = _table(random_siren(nfn_siren_spec(), batch=13, seed=7))
-    write_table(tmp_path / "w.h5", table)
+    write_network_set(tmp_path / "w.h5", table)
     summary = canonicalize_file(tmp_path / "w.h5", tmp_path / "c.h5", tmp_path / "c.json", mode="phase", block=5)
     expect, _ = canonicalize_table(table, "phase")
-    got = read_table(tmp_path / "c.h5")
+    got = read_network_set(tmp_path / "c.h5")
     assert all(np.array_equal(a, b) for a, b in zip(got.weights, expect.weights, strict=True))
     assert got.attrs["canonicalize"] == "phase" and got.columns["source"][3] == "net3.pth"
     assert json.loads((tmp_path / "c.json").read_text()) == summary
     assert summary["n_networks"] == 13 and summary["max_render_difference"] <= 1e-4 and summary["table_sha256"]
     big = _table(random_siren(dws_siren_spec(), bias_scale=3.0))
-    write_table(tmp_path / "big.h5", big)
+    write_network_set(tmp_path / "big.h5", big)
     with pytest.raises(DataError, match="pi/2"):
         canonicalize_file(tmp_path / "big.h5", tmp_path / "o.h5", tmp_path / "o.json", mode="none")
     assert not (tmp_path / "o.h5").exists() and not list(tmp_path.glob(".o.h5.*"))  # no temporary left

@@ -9,15 +9,15 @@ import pytest
 import torch
 
 from scalegmn.data.ingest import ingest_dataset
+from scalegmn.data.network_set import read_network_set
 from scalegmn.data.splits import make_splits
-from scalegmn.data.weight_table import read_table
 from scalegmn.errors import DataError
 
 
 def ingest(root, out, quarantine, **kw):
     """Ingest, then read the whole table back."""
     ingest_dataset(root, out, quarantine, **kw)
-    return read_table(out)
+    return read_network_set(out)
 
 
 def test_mnist_ingest_round_trip_and_images(mnist_root, tmp_path):
@@ -25,7 +25,7 @@ def test_mnist_ingest_round_trip_and_images(mnist_root, tmp_path):
 
     out = tmp_path / "weights.h5"
     ingest_dataset(mnist_root, out, tmp_path / "q.tsv", dataset="mnist_inr", fmt="mnist_inr")
-    table = read_table(out)
+    table = read_network_set(out)
     assert table.size == 18 and table.spec.layout == (2, 32, 32, 1)
     first = mnist_inr.read_network(table.columns["source"][0])
     assert torch.equal(table.network(np.array([0])).weights[1][0], first.weights[1])
@@ -162,8 +162,8 @@ def test_blockwise_ingest_equals_one_block(mnist_root, zoo_root, tmp_path, monke
 
 
 def test_corrupt_table_or_split_file_is_a_one_line_error(mnist_root, tmp_path):
+    from scalegmn.data.network_set import network_set_spec
     from scalegmn.data.splits import make_splits_file, read_splits
-    from scalegmn.data.weight_table import table_spec
 
     out = tmp_path / "w.h5"
     ingest_dataset(mnist_root, out, tmp_path / "q.tsv", dataset="mnist_inr", fmt="mnist_inr")
@@ -171,7 +171,7 @@ def test_corrupt_table_or_split_file_is_a_one_line_error(mnist_root, tmp_path):
     assert read_splits(tmp_path / "s.json") == splits and splits["counts"]["test"] == 6
     out.write_bytes(out.read_bytes()[:200])  # a truncated table
     (tmp_path / "s.json").write_text('{"train": [1, 2')
-    for call, path in ((lambda: read_table(out), out), (lambda: table_spec(out), out),
+    for call, path in ((lambda: read_network_set(out), out), (lambda: network_set_spec(out), out),
                        (lambda: make_splits_file(out, tmp_path / "s2.json"), out),
                        (lambda: read_splits(tmp_path / "s.json"), tmp_path / "s.json")):
         with pytest.raises(DataError) as err:

@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from scalegmn.data.weight_table import read_table
+from scalegmn.data.network_set import read_network_set
 from tests.workflow.faults_data_helpers import (
     copy_workflow,
     nothing_to_do,
@@ -36,7 +36,7 @@ def test_repaired_local_files_are_ingested_again(tmp_path):
     work = copy_workflow(tmp_path / "wf", local_config(data, on_bad_file="skip"))
     proc = smk(work, TABLE)
     assert proc.returncode == 0, proc.out[-3000:]
-    assert read_table(work / TABLE, arrays=False).size == 13 and len(quarantined(work)) == 3
+    assert read_network_set(work / TABLE, arrays=False).size == 13 and len(quarantined(work)) == 3
     assert nothing_to_do(work, TABLE), "an unchanged folder must not rerun anything"
 
     good = write_mnist_folder(tmp_path / "scratch" / "mnist-inrs", 16)
@@ -46,7 +46,7 @@ def test_repaired_local_files_are_ingested_again(tmp_path):
     assert not nothing_to_do(work, TABLE), "repaired files must be read again"
     proc = smk(work, TABLE)
     assert proc.returncode == 0, proc.out[-3000:]
-    assert read_table(work / TABLE, arrays=False).size == 16 and quarantined(work) == []
+    assert read_network_set(work / TABLE, arrays=False).size == 16 and quarantined(work) == []
 
 
 def test_quarantine_prints_one_console_line_per_dataset(tmp_path):
@@ -79,7 +79,7 @@ def test_moved_local_folder_recovers_on_a_plain_rerun(tmp_path):
     (work / TABLE).unlink()  # something makes ingest run again
     proc = smk(work, TABLE)
     assert proc.returncode == 0, proc.out[-3000:]
-    assert read_table(work / TABLE, arrays=False).size == 16
+    assert read_network_set(work / TABLE, arrays=False).size == 16
 
     gone = tmp_path / "elsewhere"
     (store / "v2").rename(gone)  # now the user's path leads nowhere
@@ -103,4 +103,4 @@ def test_local_path_may_name_the_folder_that_holds_the_root(tmp_path):
     work = copy_workflow(tmp_path / "wf", local_config(data))
     proc = smk(work, TABLE)
     assert proc.returncode == 0, proc.out[-3000:]
-    assert read_table(work / TABLE, arrays=False).size == 16
+    assert read_network_set(work / TABLE, arrays=False).size == 16

@@ -1,4 +1,4 @@
-"""One HDF5 file per dataset holding every network of one architecture: the ingested table.
+"""One HDF5 file per dataset holding every network of one architecture: the ingested network set.
 
 Layout of ``weights.h5`` (and ``canonical.h5``, same layout):
 
@@ -41,7 +41,7 @@ _STR = h5py.string_dtype()
 
 
 @dataclass
-class WeightTable:
+class NetworkSet:
     """N networks of one layout, as numpy arrays.
 
     Attributes:
@@ -76,7 +76,7 @@ class WeightTable:
             tuple(torch.as_tensor(np.ascontiguousarray(pick(b))).to(dtype) for b in self.biases),
         )
 
-    def with_network(self, net: Network) -> WeightTable:
+    def with_network(self, net: Network) -> NetworkSet:
         """A copy holding the weights and biases of ``net`` (same rows, same columns)."""
         return replace(
             self,
@@ -84,7 +84,7 @@ class WeightTable:
             biases=[b.detach().cpu().to(torch.float32).numpy() for b in net.biases],
         )
 
-    def select(self, rows: np.ndarray) -> WeightTable:
+    def select(self, rows: np.ndarray) -> NetworkSet:
         """The networks at ``rows`` (weights, biases, columns); spec, extras and attrs kept."""
         return replace(
             self,
@@ -104,12 +104,12 @@ def _write_array(group: h5py.Group, name: str, data: np.ndarray) -> None:
     group.create_dataset(name, data=data, chunks=chunks)
 
 
-class TableWriter:
+class NetworkSetWriter:
     """Write a weight table block by block (resizable datasets), then rename it into place.
 
     Usage::
 
-        with TableWriter(path, spec) as w:
+        with NetworkSetWriter(path, spec) as w:
             w.append(weights, biases, columns)   # any number of blocks
             w.finish(extras, attrs)
     """
@@ -132,14 +132,14 @@ class TableWriter:
         self.file.create_group("columns")
         self.file.create_group("extras")
 
-    def __enter__(self) -> TableWriter:
+    def __enter__(self) -> NetworkSetWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.file.id.valid:
             self.file.close()
         if not self._finished:  # an error, or no finish(): the temporary file goes, path stays as it was
-            abandoned = exc if exc is not None else RuntimeError("TableWriter closed before finish()")
+            abandoned = exc if exc is not None else RuntimeError("NetworkSetWriter closed before finish()")
             self._target.__exit__(type(abandoned), abandoned, tb)
 
     def append(self, weights, biases, columns: dict[str, np.ndarray]) -> None:
@@ -179,9 +179,9 @@ class TableWriter:
         return self.path
 
 
-def write_table(path: str | Path, table: WeightTable) -> Path:
+def write_network_set(path: str | Path, table: NetworkSet) -> Path:
     """Write ``table`` to ``path`` atomically (temporary name in the same folder, then rename)."""
-    with TableWriter(path, table.spec) as w:
+    with NetworkSetWriter(path, table.spec) as w:
         w.append(table.weights, table.biases, table.columns)
         return w.finish(table.extras, table.attrs)
 
@@ -197,7 +197,7 @@ def _unreadable(path: Path, err: Exception) -> DataError:
     return DataError(path, f"not a readable weight table ({reason}); delete it and rerun the stage that wrote it")
 
 
-def read_table(path: str | Path, *, arrays: bool = True) -> WeightTable:
+def read_network_set(path: str | Path, *, arrays: bool = True) -> NetworkSet:
     """Read a whole table into memory. DataError naming the file if it is not one.
 
     With ``arrays=False`` only columns, extras and attributes are read (no spec, no weights,
@@ -216,14 +216,14 @@ def read_table(path: str | Path, *, arrays: bool = True) -> WeightTable:
             attrs = {k: json.loads(v) for k, v in f.attrs.items() if k not in ("spec", "n_networks")}
     except (OSError, KeyError, ValueError, TypeError) as err:
         raise _unreadable(path, err) from None
-    return WeightTable(spec, weights, biases, columns, extras, attrs)
+    return NetworkSet(spec, weights, biases, columns, extras, attrs)
 
 
 def _spec(f: h5py.File) -> NetworkSpec:
     return NetworkSpec.from_dict(json.loads(f.attrs["spec"]))
 
 
-def table_spec(path: str | Path) -> NetworkSpec:
+def network_set_spec(path: str | Path) -> NetworkSpec:
     """The architecture of a table without reading its arrays (DataError naming an unreadable file)."""
     path = Path(path)
     try:
