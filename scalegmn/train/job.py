@@ -25,7 +25,7 @@ from scalegmn.models.metanetworks import build_model, count_parameters
 from scalegmn.train import editing
 from scalegmn.train.checkpoint import CHECKPOINT_FORMAT, discard_resume, save_torch
 from scalegmn.train.experiments import TrainJob
-from scalegmn.train.loop import STOP_ENV, evaluate, fit
+from scalegmn.train.loop import STOP_ENV, Resume, evaluate, fit
 from scalegmn.train.setup import n_outputs_for, resolve_device, seed_everything
 from scalegmn.weightspace.network import Network
 
@@ -107,10 +107,8 @@ def run_job(
         seed=seed,
         device=dev,
         execution=job.execution,
-        resume_path=resume_path,
-        checkpoint_every_steps=checkpoint_every_steps,
-        fingerprint=settings_json,
-        stop_after_steps=int(stop) if stop else None,
+        resume=Resume(Path(resume_path), every_steps=checkpoint_every_steps, fingerprint=settings_json,
+                      stop_after_steps=int(stop) if stop else None),
     )
     wall = time.monotonic() - t0
     metric = result.metric

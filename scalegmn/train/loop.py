@@ -341,6 +341,25 @@ def _stops_early(run: _Run, state: TrainState, value: float) -> bool:
     return worse
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where :func:`fit` keeps its resume file, how often it writes it, and whose it is.
+
+    Attributes:
+        path: the resume file (``.resume/last.pt`` of a job).
+        every_steps: also write it every this many steps (it is always written at evaluations).
+        fingerprint: the job's settings; a file written with another fingerprint is ignored
+            and replaced, so a changed config never resumes a stale run.
+        stop_after_steps: raise :class:`SimulatedKill` after this many steps, as if the job had
+            been killed (``SCALEGMN_STOP_AFTER_STEPS``; tests of the resume).
+    """
+
+    path: Path
+    every_steps: int = 200
+    fingerprint: str = ""
+    stop_after_steps: int | None = None
+
+
 def fit(
     model: torch.nn.Module,
     loop: OptimConfig,
@@ -350,29 +369,24 @@ def fit(
     seed: int,
     device: torch.device | str = "cpu",
     execution: ExecutionConfig = DEFAULT_EXECUTION,
-    resume_path: str | Path | None = None,
-    checkpoint_every_steps: int = 200,
-    fingerprint: str = "",
-    stop_after_steps: int | None = None,
+    resume: Resume | None = None,
     on_eval: Callable[[dict[str, Any]], None] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``splits['train']``; select on ``val``; report ``test``.
 
     ``execution`` is the policy the model was built with; the training step uses its
-    ``micro_batch_size``. ``fingerprint`` identifies the job's settings: a resume file written
-    with another fingerprint is ignored (and replaced), so a changed config never resumes a stale
-    run.
+    ``micro_batch_size``. With ``resume`` the run continues from its resume file when there is
+    one of the same fingerprint, and keeps it up to date (see :class:`Resume`).
     """
     run = _start(model, loop, task, splits, seed=seed, device=torch.device(device), execution=execution,
                  on_eval=on_eval)
-    resume = Path(resume_path) if resume_path else None
     state, resumed_from = TrainState(), None
-    if resume is not None and resume.exists():
-        restored = restore_resume(resume, fingerprint, run.model, run.optimizer, run.scheduler,
+    if resume is not None and Path(resume.path).exists():
+        restored = restore_resume(Path(resume.path), resume.fingerprint, run.model, run.optimizer, run.scheduler,
                                   run.generator, TrainState.from_dict)
         if restored is not None:
             state, resumed_from = restored, restored.step
-            log.info("resuming from %s at step %d/%d", resume, resumed_from, run.total_steps)
+            log.info("resuming from %s at step %d/%d", resume.path, resumed_from, run.total_steps)
 
     t0 = last_log = time.monotonic()
     stop = False
@@ -382,13 +396,14 @@ def fit(
         due = _eval_due(run, step, end_of_epoch)
         if due:
             stop = _stops_early(run, state, _evaluate_and_select(run, state))
-        if resume is not None and (due or step % checkpoint_every_steps == 0):
-            save_resume(resume, fingerprint, run.model, run.optimizer, run.scheduler, run.generator,
+        if resume is not None and (due or step % resume.every_steps == 0):
+            save_resume(Path(resume.path), resume.fingerprint, run.model, run.optimizer, run.scheduler, run.generator,
                         state.to_dict())
         if time.monotonic() - last_log > LOG_EVERY_SECONDS:
             last_log = time.monotonic()
             log.info("step %d/%d (%.1f steps/s)", step, run.total_steps, step / (last_log - t0))
-        if stop_after_steps is not None and step >= stop_after_steps and step < run.total_steps:
+        stop_after = resume.stop_after_steps if resume is not None else None
+        if stop_after is not None and step >= stop_after and step < run.total_steps:
             raise SimulatedKill(f"stopped after {step} steps ({STOP_ENV})")
 
     if state.selected is None:

@@ -17,7 +17,7 @@ from scalegmn.models.presets import OptimConfig
 from scalegmn.train.checkpoint import load_checkpoint
 from scalegmn.train.experiments import TrainJob
 from scalegmn.train.job import JobOutputs, run_job
-from scalegmn.train.loop import SimulatedKill, fit
+from scalegmn.train.loop import Resume, SimulatedKill, fit
 
 from .conftest import write_job_stores
 
@@ -27,7 +27,7 @@ LOOP = OptimConfig(batch_size=8, lr=1e-2, weight_decay=1e-3, epochs=3, warmup_st
 def _kill_then_corrupt(resume, splits, model_for, corrupt):
     with pytest.raises(SimulatedKill):
         fit(model_for("classification", splits, seed=3), LOOP, "classification", splits, seed=3,
-            resume_path=resume, checkpoint_every_steps=2, fingerprint="job", stop_after_steps=5)
+            resume=Resume(resume, every_steps=2, fingerprint="job", stop_after_steps=5))
     assert resume.exists()
     corrupt(resume)
 
@@ -56,7 +56,7 @@ def test_corrupt_resume_file_is_set_aside_and_training_restarts_from_step_0(
 
     with caplog.at_level(logging.WARNING, logger="scalegmn.train.checkpoint"):
         result = fit(model_for("classification", splits, seed=3), LOOP, "classification", splits, seed=3,
-                     resume_path=resume, checkpoint_every_steps=2, fingerprint="job")
+                     resume=Resume(resume, every_steps=2, fingerprint="job"))
 
     # restarted from step 0, and nothing of the failed attempt leaked into the run
     assert result.resumed_from_step is None
@@ -79,11 +79,11 @@ def test_a_retry_after_a_corrupt_resume_file_does_not_meet_it_again(tmp_path, sp
     _kill_then_corrupt(resume, splits, model_for, _truncate)
     with pytest.raises(SimulatedKill):  # the restarted run is killed again ...
         fit(model_for("classification", splits, seed=3), LOOP, "classification", splits, seed=3,
-            resume_path=resume, checkpoint_every_steps=2, fingerprint="job", stop_after_steps=4)
+            resume=Resume(resume, every_steps=2, fingerprint="job", stop_after_steps=4))
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="scalegmn.train.checkpoint"):  # ... and resumes normally
         again = fit(model_for("classification", splits, seed=3), LOOP, "classification", splits, seed=3,
-                    resume_path=resume, checkpoint_every_steps=2, fingerprint="job")
+                    resume=Resume(resume, every_steps=2, fingerprint="job"))
     assert again.resumed_from_step == 4
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(list(resume.parent.glob("last.pt.corrupt-*"))) == 1

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from scalegmn.models.presets import OptimConfig
-from scalegmn.train.loop import SimulatedKill, fit
+from scalegmn.train.loop import Resume, SimulatedKill, fit
 
 LOOP = OptimConfig(batch_size=8, lr=1e-2, weight_decay=1e-3, epochs=4, warmup_steps=5)
 
@@ -53,17 +53,18 @@ def test_editing_learns_a_dilation_like_edit(splits_for, model_for):
 @pytest.mark.parametrize(("task", "stop", "resumed_at"), [("classification", 10, 8), ("editing", 8, 8)])
 def test_killed_run_resumes_to_the_same_result(task, stop, resumed_at, tmp_path, splits_for, model_for):
     splits = splits_for(task, sizes=(24, 8, 8)) if task == "editing" else splits_for(task)
-    kw = dict(seed=3, checkpoint_every_steps=4, fingerprint="job")
-    reference = fit(model_for(task, splits, seed=3), LOOP, task, splits, **kw)
+    reference = fit(model_for(task, splits, seed=3), LOOP, task, splits, seed=3)
 
     resume = tmp_path / ".resume" / "last.pt"
     with pytest.raises(SimulatedKill):
         # Checkpoints every 4 steps and at each epoch end (6 steps for 48 networks, 3 for 24):
         # the run resumes mid-epoch and redoes the steps after the last checkpoint.
-        fit(model_for(task, splits, seed=3), LOOP, task, splits, resume_path=resume, stop_after_steps=stop, **kw)
+        fit(model_for(task, splits, seed=3), LOOP, task, splits, seed=3,
+            resume=Resume(resume, every_steps=4, fingerprint="job", stop_after_steps=stop))
     assert resume.exists()
     torch.manual_seed(12345)  # whatever the global RNG does in between must not matter
-    resumed = fit(model_for(task, splits, seed=3), LOOP, task, splits, resume_path=resume, **kw)
+    resumed = fit(model_for(task, splits, seed=3), LOOP, task, splits, seed=3,
+                  resume=Resume(resume, every_steps=4, fingerprint="job"))
 
     assert resumed.resumed_from_step == resumed_at
     assert resumed.history == reference.history
@@ -77,17 +78,17 @@ def test_resume_file_of_other_settings_is_ignored(tmp_path, splits_for, model_fo
     resume = tmp_path / "last.pt"
     with pytest.raises(SimulatedKill):
         fit(model_for("classification", splits), LOOP, "classification", splits, seed=0,
-            resume_path=resume, checkpoint_every_steps=2, fingerprint="old", stop_after_steps=4)
+            resume=Resume(resume, every_steps=2, fingerprint="old", stop_after_steps=4))
     result = fit(model_for("classification", splits), LOOP, "classification", splits, seed=0,
-                 resume_path=resume, checkpoint_every_steps=2, fingerprint="new")
+                 resume=Resume(resume, every_steps=2, fingerprint="new"))
     assert result.resumed_from_step is None
     resume.unlink()  # run_job deletes it after success; fit() leaves that to its caller
     # Control: the same fingerprint does resume.
     with pytest.raises(SimulatedKill):
         fit(model_for("classification", splits), LOOP, "classification", splits, seed=0,
-            resume_path=resume, checkpoint_every_steps=2, fingerprint="new", stop_after_steps=4)
+            resume=Resume(resume, every_steps=2, fingerprint="new", stop_after_steps=4))
     again = fit(model_for("classification", splits), LOOP, "classification", splits, seed=0,
-                resume_path=resume, checkpoint_every_steps=2, fingerprint="new")
+                resume=Resume(resume, every_steps=2, fingerprint="new"))
     assert again.resumed_from_step == 4
 
 
