@@ -14,7 +14,7 @@
 - :mod:`~scalegmn.data.augment`: train-only augmentation under random symmetries;
 - :mod:`~scalegmn.data.cache`: the zarr stores of each view, and the loader training reads
   them with (rule ``build_cache``);
-- :mod:`~scalegmn.data.split`: the ``Split`` protocol every consumer of networks reads
+- :mod:`~scalegmn.data.split_protocol`: the ``Split`` protocol every consumer of networks reads
   (training, prediction, tests), and ``MemorySplit`` for networks already in memory.
 
 The Snakefile imports ``config`` and ``acquire`` when it is parsed, so this ``__init__`` imports
@@ -29,7 +29,7 @@ __all__ = [
     "config",
     "formats",
     "ingest",
-    "split",
+    "split_protocol",
     "splits",
     "standins",
     "network_set",

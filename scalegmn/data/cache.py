@@ -183,7 +183,7 @@ def write_store(path: str | Path, content: StoreContent, attrs: dict[str, Any]) 
 
 @dataclass
 class CachedSplit:
-    """One split in memory, a :class:`scalegmn.data.split.Split`. Index it with :meth:`get` / :meth:`batches`.
+    """One split in memory, a :class:`scalegmn.data.split_protocol.Split`. Index it with :meth:`get` / :meth:`batches`.
 
     For one layout, ``spec`` is the architecture (for a mixed relu+tanh zoo the layout is
     shared: ``spec`` is the ReLU one and ``sign_mask`` says which are tanh). For mixed layouts

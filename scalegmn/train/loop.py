@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from scalegmn.data.split import Split
+from scalegmn.data.split_protocol import Split
 from scalegmn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.models.presets import OptimConfig
 from scalegmn.train import editing

@@ -27,7 +27,7 @@ import torch
 from scalegmn.atomic import atomic_write
 from scalegmn.data.cache import load_split
 from scalegmn.data.formats.detect import FORMATS, detect_file_format, detect_format
-from scalegmn.data.split import MemorySplit, Split
+from scalegmn.data.split_protocol import MemorySplit, Split
 from scalegmn.errors import DataError
 from scalegmn.train import editing
 from scalegmn.train.checkpoint import load_checkpoint

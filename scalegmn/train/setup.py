@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from scalegmn.data.split import Split
+from scalegmn.data.split_protocol import Split
 
 
 def resolve_device(device: str = "auto") -> torch.device:

@@ -1,4 +1,4 @@
-"""In-memory splits (:class:`scalegmn.data.split.MemorySplit`) and stand-in models, so the loop is
+"""In-memory splits (:class:`scalegmn.data.split_protocol.MemorySplit`) and stand-in models, so the loop is
 tested without the data stages or the model library (they have their own tests)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from scalegmn.data.cache import StoreContent, write_store
-from scalegmn.data.split import MemorySplit
+from scalegmn.data.split_protocol import MemorySplit
 from scalegmn.weightspace.batch import WeightBatch
 from scalegmn.weightspace.network import Network, NetworkSpec, dws_siren_spec
 

@@ -15,7 +15,7 @@ import os
 import pytest
 import torch
 
-from scalegmn.data.split import MemorySplit
+from scalegmn.data.split_protocol import MemorySplit
 from scalegmn.data.standins import images as img
 from scalegmn.data.standins.siren_fit import init_dws
 from scalegmn.data.standins.zoos import _fit_inr_zoo, dws_recipe

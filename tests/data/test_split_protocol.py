@@ -1,4 +1,4 @@
-"""Every split training, evaluation and prediction read is a ``scalegmn.data.split.Split``."""
+"""Every split training, evaluation and prediction read is a ``scalegmn.data.split_protocol.Split``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from scalegmn.data.cache import StoreContent, load_split, write_store
-from scalegmn.data.split import MemorySplit, Split
+from scalegmn.data.split_protocol import MemorySplit, Split
 from scalegmn.weightspace.network import Network, NetworkSpec
 
 
