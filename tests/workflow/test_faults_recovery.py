@@ -162,7 +162,7 @@ def recovered(tmp_path_factory):
     assert _locked(work) and not (work / SCALEGMN_JOB / "metrics.json").exists()
 
     proc = _start(work, TABLE)
-    _kill_when(proc, lambda: any((work / "results").glob(".table1.tmp*")), "the table job to start writing")
+    _kill_when(proc, lambda: any((work / "results").glob("table1.tmp*")), "the table job to start writing")
     assert _locked(work) and not (work / TABLE).exists()
 
     final = _start(work, TABLE)
@@ -178,7 +178,7 @@ def test_killed_during_cache_train_and_table_the_plain_command_ends_with_the_sam
     metrics = json.loads((work / SCALEGMN_JOB / "metrics.json").read_text())
     assert metrics["resumed_from_step"] and metrics["resumed_from_step"] > 0  # resumed, not restarted
     # nothing left behind: no temporary table folder, no resume folder, no lock
-    assert not list((work / "results").glob(".table1.tmp*"))
+    assert not list((work / "results").glob("table1.tmp*"))
     assert not list((work / "results").rglob(".resume"))
     assert not list((work / "results" / "cache").rglob("*.tmp"))
     assert not (work / ".snakemake" / "locks").exists()
