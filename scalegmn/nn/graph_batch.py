@@ -99,8 +99,7 @@ class FlatGraph:
     j -> i, j in the earlier layer), ``node_role``/``node_type``/``node_graph`` ``(N,)``,
     ``edge_type``/``edge_graph`` ``(E,)``, ``odd (G,)`` bool (sign group where True),
     ``in_nodes (G, n_in)`` and ``out_nodes (G, n_out)`` node rows, ``spec``: the architecture
-    every graph shares. Rows are in the layer-major order of the module docstring
-    (``layer_major`` must be True: the only order since the PyG path was removed).
+    every graph shares. Rows are in the layer-major order of the module docstring.
     """
 
     node_value: torch.Tensor
@@ -116,12 +115,7 @@ class FlatGraph:
     in_nodes: torch.Tensor
     out_nodes: torch.Tensor
     spec: NetworkSpec
-    layer_major: bool = True
     _groups: dict = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        if not self.layer_major:
-            raise ValueError("FlatGraph rows must be layer-major (see scalegmn.nn.graph_batch)")
 
     @property
     def num_graphs(self) -> int:
@@ -288,5 +282,4 @@ def from_weight_batch(batch: WeightBatch, input_value: float) -> FlatGraph:
         in_nodes=torch.arange(g * n_in, device=device).reshape(g, n_in),
         out_nodes=block_start[-1] + torch.arange(g * n_out, device=device).reshape(g, n_out),
         spec=spec,
-        layer_major=True,
     )
