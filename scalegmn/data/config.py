@@ -30,7 +30,7 @@ from scalegmn.vocabulary import (
     VIEW_ACTIVATIONS,
 )
 
-__all__ = ["DATASET_FORMATS", "DATASET_ROOTS", "DataConfig", "DatasetConfig", "DownloadConfig",
+__all__ = ["DataConfig", "DatasetConfig", "DownloadConfig",
            "StandinConfig", "ViewConfig", "check_local_paths"]
 
 #: Real download URLs, corrected for the traps of datasets.md §0 (dl=1, confirm=t, public GCS

@@ -41,6 +41,7 @@ from scalegmn.nn.readout import (
     FullGraphReadout,
     LastLayerReadout,
 )
+from scalegmn.vocabulary import TASKS
 from scalegmn.weightspace.batch import WeightBatch
 from scalegmn.weightspace.graph import edge_feature_dim, topology
 from scalegmn.weightspace.network import NetworkSpec, scale_kind
@@ -49,8 +50,6 @@ log = logging.getLogger(__name__)
 
 #: The torch dtype of each :data:`~scalegmn.execution.PRECISIONS` name.
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
-
-TASKS = ("classification", "generalization", "editing")
 
 
 def as_flat_graph(batch: WeightBatch | FlatGraph, input_value: float) -> FlatGraph:

@@ -35,10 +35,10 @@ from scalegmn.errors import ConfigError
 from scalegmn.execution import ExecutionConfig
 from scalegmn.models.presets import ModelConfig, OptimConfig, get_preset
 from scalegmn.schema import derived, setting
-from scalegmn.vocabulary import TASK_METRICS, TASKS, TaskMetric
+from scalegmn.vocabulary import TASKS
 
-__all__ = ["TASKS", "TASK_METRICS", "ColumnConfig", "ExperimentsConfig", "PipelineConfig", "RowConfig",
-           "TableConfig", "TaskMetric", "TrainJob", "TrainingConfig", "merge", "table_from_params",
+__all__ = ["ColumnConfig", "ExperimentsConfig", "PipelineConfig", "RowConfig",
+           "TableConfig", "TrainJob", "TrainingConfig", "merge", "table_from_params",
            "table_params"]
 
 
