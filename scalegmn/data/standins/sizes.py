@@ -15,7 +15,7 @@ STANDINS = DATASETS
 
 #: Counts per size and zoo. Keys:
 #:   mnist_inr / fmnist_inr: ``n_train``, ``n_test`` (INRs per split), ``fit_steps`` (most Adam
-#:     steps of the DWS recipe, 5e-4; an INR stops at 40 dB), ``init_draws`` (0: every INR from its own init, as the
+#:     steps of zoos.mnist_inr_recipe; an INR stops at 40 dB), ``init_draws`` (0: every INR from its own init, as the
 #:     real zoos; N > 0: an experiment, N shared inits and random orbit points, see zoos.py).
 #:   cifar10_inr: ``n_images`` (base INRs; idx cut 75% train / 8.33% val / 16.67% test),
 #:     ``n_aug`` (aug copies, each refitting the train images), ``fit_steps``, ``init_draws``.

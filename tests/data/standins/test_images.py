@@ -9,7 +9,7 @@ def test_digit_images_are_the_sklearn_digits_upsampled():
     gen = torch.Generator().manual_seed(0)
     digits, labels = images.load_digits()
     pool = torch.arange(10)  # the first ten digits, each used once: no shift
-    u8, y = images.digit_images(10, gen, pool=pool)
+    u8, y = images.digit_images(10, gen, pool=pool, blur=0.0)
     assert u8.dtype == torch.uint8 and u8.shape == (10, 28, 28)
     # MNIST-like padding: a 20x20 box centred in 28x28, empty border
     assert u8[:, :4].max() == 0 and u8[:, -4:].max() == 0
@@ -18,6 +18,23 @@ def test_digit_images_are_the_sklearn_digits_upsampled():
     for k in range(10):
         match = [j for j in range(10) if torch.equal(u8[k, 4:24, 4:24], ref[j])]
         assert match and labels[match[0]] == y[k]
+
+
+def test_anti_aliasing_ramps_edges_and_keeps_the_ink():
+    step = torch.zeros(1, 28, 28, dtype=torch.float64)
+    step[:, 8:20, 8:20] = 1.0
+    soft = images.anti_alias(step, images.ANTI_ALIAS_SIGMA)
+    # the ink is kept (the square is far from the border) and the edge now ramps
+    assert torch.allclose(soft.sum(), step.sum())
+    assert 0.2 < float(soft[0, 14, 8]) < 0.8 and float(soft[0, 14, 14]) > 0.99
+    # control: no blur is the identity
+    assert torch.equal(images.anti_alias(step, 0.0), step)
+    # the shipped digits are the blurred upsampled digits
+    pool = torch.arange(4)
+    sharp, _ = images.digit_images(4, torch.Generator().manual_seed(0), pool=pool, blur=0.0)
+    soft_u8, _ = images.digit_images(4, torch.Generator().manual_seed(0), pool=pool)
+    expected = images.anti_alias(sharp.double() / 255, images.ANTI_ALIAS_SIGMA)
+    assert (soft_u8.double() / 255 - expected).abs().max() < 1.5 / 255
 
 
 def test_reused_digits_are_shifted_not_copied():
