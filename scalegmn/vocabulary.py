@@ -32,7 +32,7 @@ class TaskMetric:
     @property
     def selection(self) -> str:
         """The comparison that makes a later evaluation the selected one: ``>=`` when higher is
-        better (later ties win), ``<`` otherwise (scalegmn-spec §3.2)."""
+        better (later ties win), ``<`` otherwise (docs/model.md §3.2)."""
         return ">=" if self.higher_is_better else "<"
 
 

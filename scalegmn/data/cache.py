@@ -21,7 +21,7 @@ has one edge block per weight layer and one node block per layer of neurons, and
 
 Per-architecture groups make mixed layouts possible. Arrays are sharded: chunks of
 64 networks, shards of 4096 networks, no compression (float weights do not compress;
-ecosystem.md §3.3). Stores are written to ``<path>.tmp`` and renamed.
+measured on the stand-in stores: benchmarks/cache_throughput.py). Stores are written to ``<path>.tmp`` and renamed.
 
 Training never reads per sample from zarr: :func:`load_split` reads whole arrays once into
 memory (optionally onto the GPU) and indexes tensors from then on.

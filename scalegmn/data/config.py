@@ -33,7 +33,7 @@ from scalegmn.vocabulary import (
 __all__ = ["DataConfig", "DatasetConfig", "DownloadConfig",
            "StandinConfig", "ViewConfig", "check_local_paths"]
 
-#: Real download URLs, corrected for the traps of datasets.md §0 (dl=1, confirm=t, public GCS
+#: Real download URLs, corrected for the traps of docs/datasets.md §0 (dl=1, confirm=t, public GCS
 #: endpoint). A URL that is not an archive (the NFN split CSV) is copied into the dataset root.
 DEFAULT_URLS: dict[str, tuple[str, ...]] = {
     "mnist_inr": (
@@ -115,7 +115,7 @@ class DownloadConfig:
     """``datasets.<name>.download``: URLs (archives, plus plain files such as split CSVs)."""
 
     urls: tuple[str, ...] = setting(
-        (), doc="URLs to fetch (default: the real ones, datasets.md §0); plain files such as split "
+        (), doc="URLs to fetch (default: the real ones, docs/datasets.md §0); plain files such as split "
         "CSVs are copied into the dataset root")
     archive: str = setting("auto", choices=ARCHIVES,
                            doc="archive type: auto (from the magic bytes); an explicit type must match the file")

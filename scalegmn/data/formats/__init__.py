@@ -1,6 +1,6 @@
 """Readers and writers for every weight-zoo file format the pipeline consumes.
 
-One module per on-disk format (datasets.md §1-§4, §8); each reads files into
+One module per on-disk format (docs/datasets.md §1-§4, §8); each reads files into
 :class:`scalegmn.weightspace.network.Network` and writes a Network back in exactly the published layout:
 
 - :mod:`~scalegmn.data.formats.mnist_inr`: DWS MNIST-INRs (``mnist_png_*/checkpoints/model_final.pth``);
