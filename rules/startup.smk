@@ -2,6 +2,7 @@
 # - the whole of config.yaml is validated by the one schema (scalegmn.train.experiments.PipelineConfig):
 #   every section and key, value ranges, local dataset paths, and cross-references (views, presets,
 #   datasets); a mistake stops the run with one line naming the key, before any job starts;
+#   `only:`/`run:` selections and null entries (scalegmn/overrides.py) are applied first;
 # - a lock left by a killed Snakemake run is released, so the plain command recovers by itself.
 #   Snakemake's lock files (.snakemake/locks/) hold no process id: a run records its own in
 #   onstart (below), and a later run removes the lock only when every run that recorded one
@@ -15,7 +16,12 @@ import sys
 import psutil
 
 from scalegmn.errors import ConfigError
+from scalegmn.overrides import merge, typed
 from scalegmn.train.experiments import PipelineConfig
+
+# `--config` values arrive as strings below the top level (Snakemake reads them with YAML's base
+# loader): read them again as YAML, so `--config 'tables={table1: {seeds: [0]}}'` means seed 0.
+config.update(merge(config, typed(workflow.config_settings.overwrite_config)))
 
 try:
     CONFIG = PipelineConfig.from_mapping(config)

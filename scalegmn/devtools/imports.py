@@ -26,6 +26,7 @@ PACKAGE = "scalegmn"
 #: Layer of each top-level module or subpackage; a module may import only layers <= its own.
 LAYERS: dict[str, int] = {
     "__init__": 0, "atomic": 0, "errors": 0, "vocabulary": 0, "logs": 0, "schema": 0, "execution": 0,
+    "overrides": 0,
     "weightspace": 1,
     "data": 2,
     "nn": 3,

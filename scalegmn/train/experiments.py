@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from scalegmn import schema
+from scalegmn import overrides, schema
 from scalegmn.data.config import DataConfig, DatasetConfig, ViewConfig, check_local_paths
 from scalegmn.errors import ConfigError
 from scalegmn.execution import ExecutionConfig
@@ -375,7 +375,7 @@ class PipelineConfig:
     @classmethod
     def from_mapping(cls, config: Any) -> PipelineConfig:
         """Validate the whole config.yaml mapping (see the class docstring for the checks)."""
-        config = schema.check_keys(config, "", cls.SECTIONS)
+        config = overrides.resolve(schema.check_keys(config, "", cls.SECTIONS + overrides.KEYS))
         check_local_paths(config)
         data = DataConfig.from_mapping(config)
         sections = {k: v for k, v in config.items() if k in ("tables", "training")}
@@ -392,6 +392,8 @@ class PipelineConfig:
                           "source local: the archive, the extracted dataset root, or a folder holding it", None),
             *schema.describe(ViewConfig, "views.<view>"),
             *schema.describe(TrainingConfig, "training"),
+            schema.KeyDoc("only", "str | list[str]", None, overrides.DOCS["only"], None),
+            schema.KeyDoc("run", "str", None, overrides.DOCS["run"], overrides.RUN_MODES),
         ]
         for d in schema.describe(TableConfig, "tables.<table>"):
             part = d.key.rpartition(".")[2]
