@@ -84,3 +84,8 @@ def alternatives(names) -> str:
     """A wildcard regex matching exactly ``names`` (and nothing when there is none)."""
     names = sorted(names)
     return "|".join(names) if names else "(?!x)x"
+
+
+#: Experiment trackers a training job can log to (``training.loggers``); csv (history.csv) is
+#: always written, the others are optional extras (scalegmn.train.tracking).
+LOGGERS: tuple[str, ...] = ("csv", "tensorboard", "wandb", "mlflow")

@@ -36,8 +36,8 @@ LAYERS: dict[str, int] = {
     "cli": 7, "devtools": 7,
 }
 
-#: Third-party packages a function may import lazily: heavy, and needed by few code paths.
-LAZY_ALLOWED = ("matplotlib", "scipy", "sklearn", "torch_geometric")
+#: Third-party packages a function may import lazily: heavy or optional, and needed by few code paths.
+LAZY_ALLOWED = ("matplotlib", "scipy", "sklearn", "torch_geometric", "torch.utils.tensorboard", "wandb", "mlflow")
 
 
 @dataclass(frozen=True)

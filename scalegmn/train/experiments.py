@@ -35,6 +35,7 @@ from scalegmn.errors import ConfigError
 from scalegmn.execution import ExecutionConfig
 from scalegmn.models.presets import ModelConfig, OptimConfig, get_preset
 from scalegmn.schema import derived, setting
+from scalegmn.train.tracking import check_loggers
 from scalegmn.vocabulary import TASKS
 
 __all__ = ["ColumnConfig", "ExperimentsConfig", "PipelineConfig", "RowConfig",
@@ -246,6 +247,12 @@ class TrainingConfig:
     device: str = setting("auto", check=_device_problem, doc="auto (CUDA when available, else CPU) | cpu | cuda | cuda:N")
     checkpoint_every_steps: int = setting(
         200, min=1, doc="resume checkpoint period in optimizer steps (a killed job restarts from it)")
+    loggers: tuple[str, ...] = setting(
+        ("csv",), check=check_loggers,
+        doc="experiment trackers of every train job: csv (history.csv, always written), tensorboard, "
+            "wandb (WANDB_MODE, default offline), mlflow (MLFLOW_TRACKING_URI, default a file store); "
+            "optional packages, imported only when chosen; changing them reruns nothing")
+    tracking_dir: str = setting("results/tracking", doc="where tensorboard/wandb/mlflow write their files")
 
     @classmethod
     def from_mapping(cls, key: str, m: Any) -> TrainingConfig:
