@@ -21,7 +21,7 @@ from scalegmn.train.experiments import PipelineConfig
 
 # `--config` values arrive as strings below the top level (Snakemake reads them with YAML's base
 # loader): read them again as YAML, so `--config 'tables={table1: {seeds: [0]}}'` means seed 0.
-config.update(merge(config, typed(workflow.config_settings.overwrite_config)))
+config.update(merge(config, typed(workflow.config_settings.config)))
 
 try:
     CONFIG = PipelineConfig.from_mapping(config)

@@ -57,6 +57,12 @@ DATASET_FORMATS: dict[str, str] = {
 }
 DATASETS: tuple[str, ...] = tuple(DATASET_FORMATS)
 
+#: Your own zoo (scalegmn.data.formats.generic): any other dataset name, a folder or archive of
+#: state dicts plus manifest.csv; its root under results/data/<ds>/raw/ is GENERIC_ROOT.
+GENERIC_FORMAT = "generic"
+GENERIC_ROOT = "zoo"
+FORMATS: tuple[str, ...] = (*dict.fromkeys(DATASET_FORMATS.values()), GENERIC_FORMAT)
+
 #: dataset name -> name of its root folder inside the archive (and under results/data/<ds>/raw/).
 DATASET_ROOTS: dict[str, str] = {
     "mnist_inr": "mnist-inrs",

@@ -368,6 +368,11 @@ def load_split(store_path: str | Path, device: str | torch.device = "cpu") -> Ca
 # building a view's split from the canonical table
 
 
+def _is_regression(table) -> bool:
+    """Whether the table's networks carry regression targets (CNN zoo, a generic zoo with ``target``)."""
+    return table.attrs.get("format") == "cnn_zoo" or table.attrs.get("task_kind") == "regression"
+
+
 def view_content(table, splits: dict, view: dict, split: str) -> tuple[StoreContent, dict]:
     """Select, filter and augment the networks of one split of a view.
 
@@ -398,7 +403,7 @@ def view_content(table, splits: dict, view: dict, split: str) -> tuple[StoreCont
     if wanted in ("relu", "tanh"):
         net = net.replace(spec=net.spec.with_activation(wanted))
     labels = table.columns["label"][rows]
-    if table.attrs.get("format") == "cnn_zoo":
+    if _is_regression(table):
         y = table.columns["target"][rows].astype(np.float32)  # test accuracy in [0, 1]
     else:
         y = labels.astype(np.int64)
@@ -452,8 +457,8 @@ def _build_split(table, splits: dict, out: str | Path, *, view: dict, split: str
                          "symmetry_copies": int(view.get("symmetry_copies") or 0) if split == "train" else 0,
                          "seed": int(view.get("seed", 0))},
         "activation_filter": view.get("activation"),
-        "task_kind": "regression" if table.attrs.get("format") == "cnn_zoo" else "classification",
-        "n_classes": None if table.attrs.get("format") == "cnn_zoo" else int(labels.max()) + 1,
+        "task_kind": "regression" if _is_regression(table) else "classification",
+        "n_classes": None if _is_regression(table) else int(labels.max()) + 1,
         "counts": info,
     }
     write_store(out, content, attrs)

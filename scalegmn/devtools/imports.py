@@ -37,7 +37,8 @@ LAYERS: dict[str, int] = {
 }
 
 #: Third-party packages a function may import lazily: heavy or optional, and needed by few code paths.
-LAZY_ALLOWED = ("matplotlib", "scipy", "sklearn", "torch_geometric", "torch.utils.tensorboard", "wandb", "mlflow")
+LAZY_ALLOWED = ("matplotlib", "scipy", "sklearn", "torch_geometric", "torch.utils.tensorboard", "wandb", "mlflow",
+                "safetensors")
 
 
 @dataclass(frozen=True)
