@@ -14,6 +14,7 @@ import socket
 import sys
 
 import psutil
+from snakemake.settings.types import DeploymentMethod
 
 from scalegmn.errors import ConfigError
 from scalegmn.overrides import merge, typed
@@ -27,6 +28,12 @@ try:
     CONFIG = PipelineConfig.from_mapping(config)
 except ConfigError as err:
     raise WorkflowError(f"config.yaml: {err}") from None
+
+# With --sdm conda, jobs run in envs/*.yaml, which hold the dependencies but not this package:
+# they import scalegmn/ from this repository (no `pip install -e ../`, which resolved against
+# .snakemake/conda/). Cluster jobs parse this file again, so they get the same path.
+if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+    os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p))
 
 LOCK_DIR = os.path.join(".snakemake", "locks")
 DRIVER_RECORD_PREFIX = "scalegmn-driver-"

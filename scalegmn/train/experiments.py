@@ -253,6 +253,9 @@ class TrainingConfig:
             "wandb (WANDB_MODE, default offline), mlflow (MLFLOW_TRACKING_URI, default a file store); "
             "optional packages, imported only when chosen; changing them reruns nothing")
     tracking_dir: str = setting("results/tracking", doc="where tensorboard/wandb/mlflow write their files")
+    conda_env: str = setting("cpu", choices=("cpu", "cuda"),
+                             doc="with --sdm conda, the train rule's environment: envs/scalegmn-<cpu|cuda>.yaml "
+                                 "(profiles/slurm sets cuda)")
 
     @classmethod
     def from_mapping(cls, key: str, m: Any) -> TrainingConfig:
