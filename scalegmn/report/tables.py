@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from scalegmn.atomic import atomic_directory, atomic_write
 from scalegmn.data.acquire import sha256_of
 from scalegmn.report.paper import paper_cell
@@ -227,8 +229,6 @@ def to_latex(table: TableConfig, rows: list[dict[str, Any]]) -> str:
     """The table as a LaTeX ``tabular`` (booktabs rules) written by pandas' LaTeX writer: the same
     cells, paper numbers and marks as the Markdown, every cell escaped; the legend and notes follow
     as an escaped paragraph (UTF-8 input: ±, †, →)."""
-    import pandas as pd  # its LaTeX writer needs jinja2, as the Snakemake report does
-
     head, body, notes = grid(table, rows)
     tex = pd.DataFrame(body, columns=head).to_latex(index=False, escape=True,
                                                      column_format="l" + "c" * (len(head) - 1))

@@ -58,3 +58,33 @@ def test_init_dataset_then_snakemake_builds_the_table(tmp_path):
     assert metrics["n_train"] == splits["counts"]["train"] and metrics["settings"]["view"] == "myzoo"
     store = (work / "results" / "cache" / "myzoo" / "train.zarr")
     assert store.is_dir() and len(layout) >= 3
+
+
+def test_the_standin_zoo_exported_as_generic_gives_the_same_table(tmp_path):
+    """The MNIST stand-in through its own format and, exported, through the generic format:
+    same rows, same splits, so the same cells (training is seeded)."""
+    mnist = {**TINY, "datasets": {"mnist_inr": TINY["datasets"]["mnist_inr"]}, "views": {"mnist": {"dataset": "mnist_inr"}}}
+    table = {**TINY["tables"]["table1"], "optim": {"epochs": 2, "batch_size": 8, "warmup_steps": 2, "lr": 0.003},
+             "columns": {"mnist": TINY["tables"]["table1"]["columns"]["mnist"]}}
+    (tmp_path / "wf").mkdir()
+    work = copy_workflow(tmp_path / "wf", {**mnist, "tables": {"table1": table}})
+    res = snakemake(work, "results/data/mnist_inr/splits.json")
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    data = work / "results" / "data" / "mnist_inr"
+    generic.export(data / "weights.h5", data / "splits.json", tmp_path / "exported")
+    both = {
+        "datasets": {**mnist["datasets"], "mnist_generic": {"format": "generic", "source": "local",
+                                                            "local": {"path": str(tmp_path / "exported")}}},
+        "views": {**mnist["views"], "mnist_generic": {"dataset": "mnist_generic"}},
+        "tables": {"table1": {**table, "columns": {**table["columns"], "mnist_generic": {
+            "label": "MNIST (generic)", "preset": "mnist_cls/scalegmn", "real": False}}}},
+    }
+    (work / "config.yaml").write_text(yaml.safe_dump({**TINY, **both}, sort_keys=False))
+    res = snakemake(work, "results/table1")
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    with open(work / "results" / "table1" / "table1.csv") as f:
+        cells = {(r["model"], r["dataset"]): (r["mean"], r["std"], r["values"]) for r in csv.DictReader(f)}
+    for model in ("MLP", "ScaleGMN"):
+        assert cells[(model, "MNIST")] == cells[(model, "MNIST (generic)")], cells
+    splits = [json.loads((work / "results" / "data" / d / "splits.json").read_text()) for d in ("mnist_inr", "mnist_generic")]
+    assert all(splits[0][k] == splits[1][k] for k in ("train", "val", "test"))

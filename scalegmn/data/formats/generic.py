@@ -26,6 +26,8 @@ from typing import Any
 import torch
 
 from scalegmn.data.formats.torchfile import load_state_dict, save_state_dict
+from scalegmn.data.network_set import read_network_set
+from scalegmn.data.splits import read_splits
 from scalegmn.errors import DataError
 from scalegmn.weightspace.network import Network, NetworkSpec
 
@@ -281,3 +283,29 @@ def run(args) -> int:
     else:
         print(block, end="")
     return 0
+
+
+def export(table_path: str | Path, splits_path: str | Path, out: str | Path) -> Path:
+    """Write an ingested weight table (``results/data/<ds>/weights.h5``) as a generic zoo in ``out``:
+    one state dict per network in table row order, and a manifest with its label (or target),
+    its split from ``splits.json`` and its activation. Ingesting ``out`` gives the same rows.
+
+    Used to check that the generic format gives the same table as a dataset's own format.
+    """
+    table = read_network_set(table_path)
+    splits = read_splits(splits_path)
+    split_of = {int(r): name for name in SPLIT_NAMES for r in splits[name]}
+    if len(split_of) != table.size:
+        raise DataError(splits_path, "splits do not cover every row once (augmented copies cannot be exported)")
+    net = table.network()
+    act = net.spec.hidden_activation
+    regression = table.attrs.get("format") == "cnn_zoo" or table.attrs.get("task_kind") == "regression"
+    rows = []
+    out = Path(out)
+    for i in range(table.size):
+        one = Network(net.spec, tuple(w[i] for w in net.weights), tuple(b[i] for b in net.biases))
+        path = write_network(out / "nets", f"net{i:06d}", one)
+        value = ({"target": float(table.columns["target"][i])} if regression
+                 else {"label": int(table.columns["label"][i])})
+        rows.append({"file": str(path.relative_to(out)), **value, "split": split_of[i], "activation": act})
+    return write_manifest(out, rows)
