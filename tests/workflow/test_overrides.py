@@ -50,3 +50,13 @@ def test_a_bad_selection_stops_with_one_line(work):
     out = res.stdout + res.stderr
     lines = [ln for ln in out.splitlines() if "mnsit" in ln]
     assert res.returncode != 0 and len(lines) == 1 and lines[0].startswith("config.yaml: config key 'only'"), out[-2000:]
+
+
+def test_the_catalog_test_config_is_a_tiny_run(tmp_path):
+    # .test/config_basic overlays config.yaml (as the workflow catalog's CI runs it): 2 x 2 cells.
+    shipped = yaml.safe_load((REPO / "config.yaml").read_text())
+    work = copy_workflow(tmp_path, shipped)
+    res = snakemake(work, "-n", "results/table1", "--configfile", str(REPO / ".test" / "config_basic" / "config.yaml"))
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    jobs = set(re.findall(r"results/train/classification/(\w+)/(\w+)/seed(\d+)/metrics\.json", res.stdout + res.stderr))
+    assert jobs == {(v, m, "0") for v in ("mnist", "fmnist") for m in ("mlp", "scalegmn")}
