@@ -8,6 +8,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 # load rules
 include: "rules/startup.smk"
 include: "rules/common.smk"

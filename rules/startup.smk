@@ -2,6 +2,7 @@
 # - the whole of config.yaml is validated by the one schema (scalegmn.train.experiments.PipelineConfig):
 #   every section and key, value ranges, local dataset paths, and cross-references (views, presets,
 #   datasets); a mistake stops the run with one line naming the key, before any job starts;
+#   `only:`/`run:` selections and null entries (scalegmn/overrides.py) are applied first;
 # - a lock left by a killed Snakemake run is released, so the plain command recovers by itself.
 #   Snakemake's lock files (.snakemake/locks/) hold no process id: a run records its own in
 #   onstart (below), and a later run removes the lock only when every run that recorded one
@@ -13,14 +14,26 @@ import socket
 import sys
 
 import psutil
+from snakemake.settings.types import DeploymentMethod
 
 from scalegmn.errors import ConfigError
+from scalegmn.overrides import merge, typed
 from scalegmn.train.experiments import PipelineConfig
+
+# `--config` values arrive as strings below the top level (Snakemake reads them with YAML's base
+# loader): read them again as YAML, so `--config 'tables={table1: {seeds: [0]}}'` means seed 0.
+config.update(merge(config, typed(workflow.config_settings.config)))
 
 try:
     CONFIG = PipelineConfig.from_mapping(config)
 except ConfigError as err:
     raise WorkflowError(f"config.yaml: {err}") from None
+
+# With --sdm conda, jobs run in envs/*.yaml, which hold the dependencies but not this package:
+# they import scalegmn/ from this repository (no `pip install -e ../`, which resolved against
+# .snakemake/conda/). Cluster jobs parse this file again, so they get the same path.
+if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+    os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p))
 
 LOCK_DIR = os.path.join(".snakemake", "locks")
 DRIVER_RECORD_PREFIX = "scalegmn-driver-"

@@ -1,4 +1,6 @@
-# Tables: `snakemake results/table1` assembles table1 from its train jobs.
+# Tables: `snakemake results/table1` assembles table1 from its train jobs. In the HTML report
+# (`snakemake --report`) each table is an HTML table and each figure has its own caption
+# (report/table.rst); report/workflow.rst is the landing page.
 
 
 rule table:
@@ -7,7 +9,7 @@ rule table:
     output:
         report(
             directory("results/{table}"),
-            patterns=["{name}.csv", "figures/{name}.png"],
+            patterns=["{name}.html", "figures/{name}.png"],
             caption="../report/table.rst",
             category="{table}",
         ),

@@ -27,6 +27,6 @@ rule train:
         runtime=get_train_runtime,
         mem_mb=get_train_mem_mb,
     conda:
-        "../envs/scalegmn-cpu.yaml"
+        f"../envs/scalegmn-{EXPERIMENTS.training.conda_env}.yaml"
     script:
         "../workflow_scripts/train.py"

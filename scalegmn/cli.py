@@ -18,6 +18,7 @@ from scalegmn.logs import FORMAT
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "standins": ("scalegmn.data.standins.command", "build the offline stand-in zoos in the real formats"),
+    "init-dataset": ("scalegmn.data.formats.generic", "validate your own zoo (state dicts + manifest.csv) and write its config block"),
     "read": ("scalegmn.data.formats.command", "read a network file or zoo and print what it holds"),
     "inspect": ("scalegmn.report.inspection", "summarise a cached zarr store; render a network to PNG"),
     "predict": ("scalegmn.train.predict", "apply a trained checkpoint to a store or a zoo of networks"),

@@ -167,8 +167,11 @@ def check_value(value: Any, hint: Any, meta: Mapping[str, Any], where: str) -> A
     elif str in allowed and isinstance(value, str):
         if not value:
             raise ConfigError(where, "must not be empty")
+    elif any(typing.get_origin(t) is tuple for t in allowed) and isinstance(value, list | tuple):
+        value = tuple(value)  # a YAML list; its items are left to the key's `check`
     else:
-        names = " or ".join(getattr(t, "__name__", str(t)) for t in allowed if t is not _NONE)
+        names = " or ".join("a list" if typing.get_origin(t) is tuple else getattr(t, "__name__", str(t))
+                            for t in allowed if t is not _NONE)
         raise ConfigError(where, f"{value!r} must be {names}")
     if isinstance(value, int | float) and not isinstance(value, bool):
         problem = _range(value, meta, optional, real=float in allowed and int not in allowed)

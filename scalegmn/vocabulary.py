@@ -32,7 +32,7 @@ class TaskMetric:
     @property
     def selection(self) -> str:
         """The comparison that makes a later evaluation the selected one: ``>=`` when higher is
-        better (later ties win), ``<`` otherwise (scalegmn-spec §3.2)."""
+        better (later ties win), ``<`` otherwise (docs/model.md §3.2)."""
         return ">=" if self.higher_is_better else "<"
 
 
@@ -56,6 +56,12 @@ DATASET_FORMATS: dict[str, str] = {
     "svhn_gs": "cnn_zoo",
 }
 DATASETS: tuple[str, ...] = tuple(DATASET_FORMATS)
+
+#: Your own zoo (scalegmn.data.formats.generic): any other dataset name, a folder or archive of
+#: state dicts plus manifest.csv; its root under results/data/<ds>/raw/ is GENERIC_ROOT.
+GENERIC_FORMAT = "generic"
+GENERIC_ROOT = "zoo"
+FORMATS: tuple[str, ...] = (*dict.fromkeys(DATASET_FORMATS.values()), GENERIC_FORMAT)
 
 #: dataset name -> name of its root folder inside the archive (and under results/data/<ds>/raw/).
 DATASET_ROOTS: dict[str, str] = {
@@ -84,3 +90,8 @@ def alternatives(names) -> str:
     """A wildcard regex matching exactly ``names`` (and nothing when there is none)."""
     names = sorted(names)
     return "|".join(names) if names else "(?!x)x"
+
+
+#: Experiment trackers a training job can log to (``training.loggers``); csv (history.csv) is
+#: always written, the others are optional extras (scalegmn.train.tracking).
+LOGGERS: tuple[str, ...] = ("csv", "tensorboard", "wandb", "mlflow")

@@ -17,12 +17,30 @@
 - :mod:`~scalegmn.data.split_protocol`: the ``Split`` protocol every consumer of networks reads
   (training, prediction, tests), and ``MemorySplit`` for networks already in memory.
 
+- :mod:`~scalegmn.data.api`: the Python data API, ``load_split``, ``to_pyg`` and ``weights``
+  (docs/usage.md, "Data API").
+
 The Snakefile imports ``config`` and ``acquire`` when it is parsed, so this ``__init__`` imports
-no submodule (several import torch).
+no submodule (several import torch); ``scalegmn.data.load_split``, ``to_pyg`` and ``weights`` are
+resolved on first use.
 """
+
+import importlib
+
+#: The data API's names, resolved lazily from their modules (``scalegmn.data.to_pyg``).
+_API = {"load_split": "scalegmn.data.cache", "to_pyg": "scalegmn.data.api", "weights": "scalegmn.data.api"}
+
+
+def __getattr__(name: str):
+    """``scalegmn.data.load_split`` / ``to_pyg`` / ``weights``, imported on first use (they need torch)."""
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'scalegmn.data' has no attribute {name!r}")
+
 
 __all__ = [
     "acquire",
+    "api",
     "augment",
     "cache",
     "canonicalize",

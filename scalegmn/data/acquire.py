@@ -38,7 +38,7 @@ from pathlib import Path
 
 from scalegmn.atomic import atomic_directory, atomic_write
 from scalegmn.errors import ConfigError, DataError
-from scalegmn.vocabulary import DATASET_ROOTS
+from scalegmn.vocabulary import DATASET_ROOTS, GENERIC_ROOT
 
 logger = logging.getLogger(__name__)
 
@@ -557,8 +557,34 @@ def find_root(folder: Path, root_name: str, max_depth: int = ROOT_SEARCH_DEPTH) 
     return folder
 
 
+def find_manifest_root(folder: Path, max_depth: int = ROOT_SEARCH_DEPTH) -> Path:
+    """A generic zoo's root: the shallowest folder holding ``manifest.csv`` (breadth first, sorted
+    names, hidden entries and ``__MACOSX`` skipped); ``folder`` itself when none does."""
+    level = [Path(folder)]
+    for _ in range(max_depth + 1):
+        for d in level:
+            if (d / "manifest.csv").is_file():
+                return d
+        below = []
+        for d in level:
+            try:
+                below += sorted(Path(e.path) for e in os.scandir(d) if e.is_dir() and not e.name.startswith(".")
+                                and e.name != "__MACOSX")
+            except OSError:
+                continue
+        if not below:
+            break
+        level = below
+    return Path(folder)
+
+
+def _dataset_root(folder: Path, name: str) -> Path:
+    """The root of dataset ``name`` in ``folder``: by its root folder's name, or (your own zoo) by its manifest."""
+    return find_root(folder, DATASET_ROOTS[name]) if name in DATASET_ROOTS else find_manifest_root(folder)
+
+
 def extract(archives: list[Path], plain_files: list[Path], raw_dir: str | Path, root_name: str,
-            archive_type: str = "auto") -> Path:
+            archive_type: str = "auto", name: str | None = None) -> Path:
     """Build ``raw_dir/root_name`` from archives (+ plain files copied into the root).
 
     Built in ``raw_dir.tmp`` and renamed, so a killed job leaves nothing that looks complete.
@@ -573,7 +599,7 @@ def extract(archives: list[Path], plain_files: list[Path], raw_dir: str | Path, 
             _unpack(Path(a), work, archive_type)
         _strip_junk(work)
         _unpack_nested(work)
-        found = find_root(work, root_name)
+        found = find_root(work, root_name) if name is None else _dataset_root(work, name)
         root = tmp / root_name
         os.replace(found, root)
         shutil.rmtree(work, ignore_errors=True)
@@ -605,7 +631,7 @@ def local_root(name: str, path: str | Path) -> Path:
         raise ConfigError(f"datasets.{name}.local.path",
                           f"{path} does not exist (moved or deleted?); point local.path at the "
                           "dataset's folder or archive, or put it back")
-    return find_root(path, DATASET_ROOTS[name]) if path.is_dir() else path
+    return _dataset_root(path, name) if path.is_dir() else path
 
 
 def folder_listing(root: str | Path) -> dict:
@@ -641,7 +667,7 @@ def prepare_raw(params: dict, raw_dir: str | Path, download_dir: str | Path | No
     """
     raw_dir = Path(raw_dir)
     name, source = params["name"], params["source"]
-    root_name = DATASET_ROOTS[name]
+    root_name = DATASET_ROOTS.get(name, GENERIC_ROOT)
     if source == "standin":  # built by rule build_standin (scalegmn.data.standins.zoos)
         raise ValueError(f"{name}: a stand-in is built by build_standin_raw, not extracted")
     if source == "download":
@@ -649,7 +675,7 @@ def prepare_raw(params: dict, raw_dir: str | Path, download_dir: str | Path | No
         files = [Path(download_dir) / m["file"] for m in manifest]
         archives = [f for f, m in zip(files, manifest, strict=True) if m["archive"]]
         plain = [f for f, m in zip(files, manifest, strict=True) if not m["archive"]]
-        return extract(archives, plain, raw_dir, root_name, params.get("archive", "auto"))
+        return extract(archives, plain, raw_dir, root_name, params.get("archive", "auto"), name=name)
     try:
         found = local_root(name, params["path"])
     except ConfigError as err:
@@ -662,4 +688,4 @@ def prepare_raw(params: dict, raw_dir: str | Path, download_dir: str | Path | No
         logger.info("linked %s -> %s", raw_dir / root_name, found)
         return raw_dir / root_name
     check_archive(found)
-    return extract([found], [], raw_dir, root_name)
+    return extract([found], [], raw_dir, root_name, name=name)

@@ -21,7 +21,7 @@ has one edge block per weight layer and one node block per layer of neurons, and
 
 Per-architecture groups make mixed layouts possible. Arrays are sharded: chunks of
 64 networks, shards of 4096 networks, no compression (float weights do not compress;
-ecosystem.md §3.3). Stores are written to ``<path>.tmp`` and renamed.
+measured on the stand-in stores: benchmarks/cache_throughput.py). Stores are written to ``<path>.tmp`` and renamed.
 
 Training never reads per sample from zarr: :func:`load_split` reads whole arrays once into
 memory (optionally onto the GPU) and indexes tensors from then on.
@@ -46,6 +46,7 @@ from scalegmn import __version__
 from scalegmn.atomic import atomic_directory
 from scalegmn.data.augment import symmetry_copies, symmetry_copies_mixed
 from scalegmn.data.network_set import read_network_set
+from scalegmn.data.split_protocol import ArchitectureBatchSampler
 from scalegmn.data.splits import read_splits
 from scalegmn.errors import DataError
 from scalegmn.weightspace.batch import WeightBatch
@@ -182,12 +183,18 @@ def write_store(path: str | Path, content: StoreContent, attrs: dict[str, Any]) 
 
 
 @dataclass
-class CachedSplit:
+class CachedSplit(torch.utils.data.Dataset):
     """One split in memory, a :class:`scalegmn.data.split_protocol.Split`. Index it with :meth:`get` / :meth:`batches`.
 
     For one layout, ``spec`` is the architecture (for a mixed relu+tanh zoo the layout is
     shared: ``spec`` is the ReLU one and ``sign_mask`` says which are tanh). For mixed layouts
     ``spec`` raises; use :meth:`groups`.
+
+    It is a ``torch.utils.data.Dataset``: ``len(split)``; ``split[i]`` is one network as a dict of
+    tensors (``weights``, ``biases``: per-layer tuples in PyTorch layout; ``y``; ``index``), which
+    the default collate stacks; ``split[rows]`` with a list of rows is a
+    :class:`~scalegmn.weightspace.batch.WeightBatch`. :meth:`loader` is a DataLoader on the fast
+    path (whole batches of one architecture, one indexing per layer tensor).
 
     Attributes:
         size: number of networks; ``y``: ``(N,)`` long labels or float targets;
@@ -224,16 +231,47 @@ class CachedSplit:
         return self.specs[0]
 
     def get(self, indices: torch.Tensor | np.ndarray | list[int]) -> WeightBatch:
-        """The networks at ``indices`` (rows of this split) as a WeightBatch on this split's device."""
-        spec = self.spec
+        """The networks at ``indices`` (rows of this split, all of one architecture) as a WeightBatch on this split's device."""
         idx = torch.as_tensor(indices, dtype=torch.long, device=self.y.device)
-        net = Network(spec, tuple(w[idx] for w in self.weights[0]), tuple(b[idx] for b in self.biases[0]))
+        if len(self.specs) == 1:
+            arch, pos = 0, idx
+        else:
+            archs = torch.unique(self.arch_id[idx]).tolist()
+            if len(archs) != 1:
+                raise DataError(self.attrs.get("path", "store"), f"rows span {len(archs)} architectures; batch them "
+                                "with split.loader() (ArchitectureBatchSampler) or .groups()")
+            arch, pos = int(archs[0]), self.arch_pos[idx]
+        net = Network(self.specs[arch], tuple(w[pos] for w in self.weights[arch]),
+                      tuple(b[pos] for b in self.biases[arch]))
         return WeightBatch(
             net=net,
             y=self.y[idx],
             sign_mask=None if self.sign_mask is None else self.sign_mask[idx],
             index=idx,
         )
+
+    def __len__(self) -> int:
+        """Number of networks N (``torch.utils.data.Dataset``)."""
+        return self.size
+
+    def __getitem__(self, index: int | list[int] | torch.Tensor | np.ndarray) -> dict[str, Any] | WeightBatch:
+        """Network ``index`` as a dict of tensors, or the rows of a list/tensor as a WeightBatch."""
+        if not isinstance(index, (int, np.integer)):
+            return self.get(index)
+        i = int(index)
+        if not -self.size <= i < self.size:
+            raise IndexError(f"network {i} out of range for a split of {self.size}")
+        i %= self.size
+        arch, pos = int(self.arch_id[i]), int(self.arch_pos[i])
+        return {"weights": tuple(w[pos] for w in self.weights[arch]), "biases": tuple(b[pos] for b in self.biases[arch]),
+                "y": self.y[i], "index": i}
+
+    def loader(self, batch_size: int, *, shuffle: bool = False, drop_last: bool = False,
+               generator: torch.Generator | None = None, **kwargs: Any) -> torch.utils.data.DataLoader:
+        """A DataLoader of WeightBatches, each of one architecture (extra ``kwargs`` go to DataLoader)."""
+        sampler = ArchitectureBatchSampler(self.arch_id, batch_size, shuffle=shuffle, drop_last=drop_last,
+                                           generator=generator)
+        return torch.utils.data.DataLoader(self, sampler=sampler, batch_size=None, **kwargs)
 
     def batches(
         self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,
@@ -330,6 +368,11 @@ def load_split(store_path: str | Path, device: str | torch.device = "cpu") -> Ca
 # building a view's split from the canonical table
 
 
+def _is_regression(table) -> bool:
+    """Whether the table's networks carry regression targets (CNN zoo, a generic zoo with ``target``)."""
+    return table.attrs.get("format") == "cnn_zoo" or table.attrs.get("task_kind") == "regression"
+
+
 def view_content(table, splits: dict, view: dict, split: str) -> tuple[StoreContent, dict]:
     """Select, filter and augment the networks of one split of a view.
 
@@ -360,7 +403,7 @@ def view_content(table, splits: dict, view: dict, split: str) -> tuple[StoreCont
     if wanted in ("relu", "tanh"):
         net = net.replace(spec=net.spec.with_activation(wanted))
     labels = table.columns["label"][rows]
-    if table.attrs.get("format") == "cnn_zoo":
+    if _is_regression(table):
         y = table.columns["target"][rows].astype(np.float32)  # test accuracy in [0, 1]
     else:
         y = labels.astype(np.int64)
@@ -414,8 +457,8 @@ def _build_split(table, splits: dict, out: str | Path, *, view: dict, split: str
                          "symmetry_copies": int(view.get("symmetry_copies") or 0) if split == "train" else 0,
                          "seed": int(view.get("seed", 0))},
         "activation_filter": view.get("activation"),
-        "task_kind": "regression" if table.attrs.get("format") == "cnn_zoo" else "classification",
-        "n_classes": None if table.attrs.get("format") == "cnn_zoo" else int(labels.max()) + 1,
+        "task_kind": "regression" if _is_regression(table) else "classification",
+        "n_classes": None if _is_regression(table) else int(labels.max()) + 1,
         "counts": info,
     }
     write_store(out, content, attrs)

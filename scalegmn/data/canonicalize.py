@@ -1,7 +1,7 @@
 """Phase (and sign) canonicalization of sine INRs, with function preservation checked.
 
 For a SIREN hidden neuron ``sin(ω (w·x + b))`` with period ``P = π/ω`` the function-preserving
-moves are (scalegmn-spec §4.7): T1 ``b += 2kP``; T2 ``b += P`` with its OUTGOING weights
+moves are (docs/model.md §4.7): T1 ``b += 2kP``; T2 ``b += P`` with its OUTGOING weights
 negated; T3 ``(w, b, c) -> (-w, -b, -c)`` (the sign symmetry). The map used here is
 
     m = round(b / P);   b <- b - m P  ∈ [-P/2, P/2];   c <- (-1)^m c;   w unchanged,
@@ -12,7 +12,7 @@ one point and commutes with T3. ``phase+sign`` then applies T3 to every neuron w
 and its bias are never touched.
 
 ``none`` changes nothing and reports max |b| per hidden layer: the original repository's script
-is the identity exactly when every hidden ``|b| <= π/2`` (datasets.md §7.3), which is asserted.
+is the identity exactly when every hidden ``|b| <= π/2`` (docs/datasets.md §7.3), which is asserted.
 """
 
 from __future__ import annotations

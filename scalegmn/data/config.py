@@ -26,6 +26,9 @@ from scalegmn.vocabulary import (
     DATASET_FORMATS,
     DATASET_ROOTS,
     DATASETS,
+    FORMATS,
+    GENERIC_FORMAT,
+    GENERIC_ROOT,
     SOURCES,
     VIEW_ACTIVATIONS,
 )
@@ -33,7 +36,7 @@ from scalegmn.vocabulary import (
 __all__ = ["DataConfig", "DatasetConfig", "DownloadConfig",
            "StandinConfig", "ViewConfig", "check_local_paths"]
 
-#: Real download URLs, corrected for the traps of datasets.md §0 (dl=1, confirm=t, public GCS
+#: Real download URLs, corrected for the traps of docs/datasets.md §0 (dl=1, confirm=t, public GCS
 #: endpoint). A URL that is not an archive (the NFN split CSV) is copied into the dataset root.
 DEFAULT_URLS: dict[str, tuple[str, ...]] = {
     "mnist_inr": (
@@ -115,7 +118,7 @@ class DownloadConfig:
     """``datasets.<name>.download``: URLs (archives, plus plain files such as split CSVs)."""
 
     urls: tuple[str, ...] = setting(
-        (), doc="URLs to fetch (default: the real ones, datasets.md §0); plain files such as split "
+        (), doc="URLs to fetch (default: the real ones, docs/datasets.md §0); plain files such as split "
         "CSVs are copied into the dataset root")
     archive: str = setting("auto", choices=ARCHIVES,
                            doc="archive type: auto (from the magic bytes); an explicit type must match the file")
@@ -152,9 +155,13 @@ class DownloadConfig:
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    """One ``datasets.<name>`` entry (name is one of :data:`~scalegmn.vocabulary.DATASETS`)."""
+    """One ``datasets.<name>`` entry: one of :data:`~scalegmn.vocabulary.DATASETS` in its own
+    format, or any other name in the ``generic`` format (your own zoo, docs/datasets.md §12)."""
 
     name: str = derived()
+    format: str = setting(None, choices=FORMATS,
+                          doc="on-disk format; the five paper datasets have theirs, any other name is generic "
+                              "(a folder or archive of state dicts + manifest.csv, source local or download)")
     source: str = setting("standin", choices=SOURCES,
                           doc="standin (offline stand-in zoo) | download (the real dataset) | local (a path)")
     standin: StandinConfig = setting(default_factory=StandinConfig, doc="stand-in size and seed")
@@ -167,36 +174,39 @@ class DatasetConfig:
     split_seed: int = setting(0, min=0, doc="seed of the MNIST validation draw")
 
     #: ``local: {path: ...}`` is the key of :attr:`local_path`.
-    KEYS = ("source", "standin", "download", "local", "canonicalize", "on_bad_file", "split_seed")
-
-    @property
-    def format(self) -> str:
-        """The dataset's file format (``cnn_zoo`` or an INR format); see :data:`DATASET_FORMATS`."""
-        return DATASET_FORMATS[self.name]
+    KEYS = ("format", "source", "standin", "download", "local", "canonicalize", "on_bad_file", "split_seed")
 
     @property
     def root_name(self) -> str:
         """Name of the dataset's root folder in its archive and under ``results/data/<ds>/raw/``."""
-        return DATASET_ROOTS[self.name]
+        return DATASET_ROOTS.get(self.name, GENERIC_ROOT)
 
     @property
     def is_inr(self) -> bool:
-        """True for the INR datasets, False for the CNN zoos."""
+        """True for the INR datasets, False for the CNN zoos (a generic zoo: by its files)."""
         return self.format != "cnn_zoo"
 
     @classmethod
     def from_mapping(cls, name: str, d: Any) -> DatasetConfig:
         """Validate the ``datasets.<name>`` entry ``d``."""
         where = f"datasets.{name}"
-        if name not in DATASET_FORMATS:
-            raise ConfigError(where, schema.suggest(name, DATASETS, what="dataset"))
         d = schema.check_keys(d, where, cls.KEYS)
-        source = schema.check(cls, "source", d.get("source", "standin"), f"{where}.source")
+        own = DATASET_FORMATS.get(name, GENERIC_FORMAT)
+        fmt = schema.check(cls, "format", d.get("format", own), f"{where}.format")
+        if fmt != own:
+            raise ConfigError(f"{where}.format", f"{name} is in the {own} format"
+                              + ("; give your own zoo another name" if name in DATASET_FORMATS else
+                                 "; only the five paper datasets have their own formats"))
+        source = schema.check(cls, "source", d.get("source", "standin"),
+                              f"{where}.source")
+        if fmt == GENERIC_FORMAT and source == "standin":
+            raise ConfigError(where, schema.suggest(name, DATASETS, what="dataset")
+                              + "; your own zoo (format: generic) needs source: local or download")
         local_path = schema.check_keys(d.get("local"), f"{where}.local", ("path",)).get("path")
         if source == "local" and not local_path:
             raise ConfigError(f"{where}.local.path", "source is 'local': give the archive or folder path")
         canon = schema.check(cls, "canonicalize", d.get("canonicalize", "none"), f"{where}.canonicalize")
-        if DATASET_FORMATS[name] == "cnn_zoo" and canon != "none":
+        if fmt == "cnn_zoo" and canon != "none":
             raise ConfigError(
                 f"{where}.canonicalize",
                 "phase canonicalization applies to sine INRs only; use 'none' for a CNN zoo",
@@ -208,9 +218,10 @@ class DatasetConfig:
             name=name,
             source=source,
             standin=StandinConfig.from_mapping(d.get("standin"), f"{where}.standin", name),
-            download=DownloadConfig.from_mapping(d.get("download"), f"{where}.download", DEFAULT_URLS[name]),
+            download=DownloadConfig.from_mapping(d.get("download"), f"{where}.download", DEFAULT_URLS.get(name, ())),
             local_path=str(local_path) if local_path else None,
             canonicalize=canon,
+            format=fmt,
         )
 
     def acquire_params(self) -> str:
@@ -226,6 +237,8 @@ class DatasetConfig:
                     "sha256": list(self.download.sha256)}
         else:
             body = {"path": self.local_path}
+        if self.format == GENERIC_FORMAT:  # only here, so the paper datasets' params are unchanged
+            body["format"] = GENERIC_FORMAT
         return json.dumps({"name": self.name, "source": self.source, **body}, sort_keys=True)
 
 

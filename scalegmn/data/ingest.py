@@ -13,6 +13,8 @@ Per format (readers in scalegmn.data.formats):
   (``step == 86``) are kept, as the splits use nothing else; columns ``zoo_row`` (row in
   weights.npy), ``activation``; target = ``test_accuracy``; the NFN split CSV goes to
   ``extras/split_perm``.
+- ``generic`` (your own zoo): the files ``manifest.csv`` lists, in its order; columns ``split``
+  (train/val/test or empty); label or target from the manifest; attrs ``task_kind``.
 
 Bad items (corrupt file, wrong shape, NaN): with ``on_bad_file="error"`` the first raises a
 one-line DataError naming the file; with ``"skip"`` each is listed in the quarantine TSV
@@ -32,7 +34,7 @@ import numpy as np
 import torch
 
 from scalegmn.atomic import atomic_write
-from scalegmn.data.formats import cifar_inr, cnn_zoo, fmnist_inr, mnist_inr
+from scalegmn.data.formats import cifar_inr, cnn_zoo, fmnist_inr, generic, mnist_inr
 from scalegmn.data.formats.mnist_images import read_mnist_images
 from scalegmn.data.network_set import NetworkSetWriter
 from scalegmn.errors import DataError
@@ -99,7 +101,7 @@ def _ingest_files(
                     writer = NetworkSetWriter(out, batch.spec)
                 cols = {
                     "label": np.array([-1 if x.label is None else x.label for x in nets], dtype=np.int64),
-                    "target": np.full(len(nets), np.nan, dtype=np.float32),
+                    "target": np.array([np.nan if x.target is None else x.target for x in nets], dtype=np.float32),
                     "source": np.array([x.source for x in nets]),
                     "activation": np.array([batch.spec.hidden_activation] * len(nets)),
                 }
@@ -234,8 +236,24 @@ def ingest_zoo(root: Path, quarantine: Quarantine, out: Path) -> tuple[NetworkSe
     return writer, {"split_perm": perm.astype(np.int64)}, attrs
 
 
+def ingest_generic(root: Path, quarantine: Quarantine, out: Path) -> tuple[NetworkSetWriter, dict, dict]:
+    """Ingest your own zoo: the files ``manifest.csv`` lists (docs/datasets.md §12).
+
+    Returns:
+        ``(writer, extras, attrs)``; attrs hold ``task_kind`` (classification with labels,
+        regression with targets).
+    """
+    entries = generic.read_manifest(root)
+    by_file = {e.file: e for e in entries}
+    writer, _ = _ingest_files(
+        [e.file for e in entries], lambda p: generic.read_network(by_file[p]),
+        lambda x: {"split": x.meta["split"]}, quarantine, out, root)
+    task = "classification" if entries[0].label is not None else "regression"
+    return writer, {}, {"task_kind": task}
+
+
 INGESTERS = {"mnist_inr": ingest_mnist, "fmnist_inr": ingest_fmnist,
-             "cifar_inr": ingest_cifar, "cnn_zoo": ingest_zoo}
+             "cifar_inr": ingest_cifar, "cnn_zoo": ingest_zoo, "generic": ingest_generic}
 
 
 def ingest_dataset(

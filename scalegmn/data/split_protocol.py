@@ -2,12 +2,13 @@
 
 Implementations: :class:`scalegmn.data.cache.CachedSplit` (a cached zarr store, read once into
 memory) and :class:`MemorySplit` (networks of one layout already in memory: a weight zoo read for
-``scalegmn predict``, the tests' stand-ins).
+``scalegmn predict``, the tests' stand-ins). :class:`ArchitectureBatchSampler` batches the rows
+of a split by architecture for a ``torch.utils.data.DataLoader``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -90,3 +91,48 @@ class MemorySplit:
             sign_mask=None if self.sign_mask is None else self.sign_mask[idx],
             index=idx,
         )
+
+
+class ArchitectureBatchSampler(torch.utils.data.Sampler[list[int]]):
+    """Batches of row indices that share one architecture: the fast same-layout path.
+
+    Pass it as ``sampler=`` with ``batch_size=None`` to a ``torch.utils.data.DataLoader`` over a
+    split whose ``__getitem__`` takes a list of rows (:class:`scalegmn.data.cache.CachedSplit`):
+    each batch is then read with one indexing per layer tensor, never per network.
+
+    Args:
+        arch_id: ``(N,)`` architecture of each row (all zeros for a one-layout split).
+        batch_size: rows per batch (the last batch of each architecture may be smaller).
+        shuffle: a fresh permutation per epoch (rows and the order of the batches).
+        drop_last: drop each architecture's last incomplete batch.
+        generator: the random generator of the permutations.
+    """
+
+    def __init__(self, arch_id: torch.Tensor, batch_size: int, *, shuffle: bool = False,
+                 drop_last: bool = False, generator: torch.Generator | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.arch_id = torch.as_tensor(arch_id, dtype=torch.long).cpu()
+        self.batch_size, self.shuffle, self.drop_last, self.generator = batch_size, shuffle, drop_last, generator
+
+    def _batches(self) -> list[list[int]]:
+        n = len(self.arch_id)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        out, archs = [], torch.unique(self.arch_id).tolist()
+        for a in archs:
+            rows = order[self.arch_id[order] == a].tolist()
+            stop = len(rows) - (len(rows) % self.batch_size if self.drop_last else 0)
+            out += [rows[lo : lo + self.batch_size] for lo in range(0, stop, self.batch_size)]
+        if self.shuffle and len(archs) > 1:  # interleave the architectures' batches
+            out = [out[i] for i in torch.randperm(len(out), generator=self.generator).tolist()]
+        return out
+
+    def __iter__(self) -> Iterator[list[int]]:
+        """Yield one list of rows per batch."""
+        yield from self._batches()
+
+    def __len__(self) -> int:
+        """Number of batches per epoch."""
+        counts = torch.bincount(self.arch_id) if len(self.arch_id) else torch.zeros(0, dtype=torch.long)
+        per = [(c // self.batch_size) if self.drop_last else -(-c // self.batch_size) for c in counts.tolist()]
+        return int(sum(per))

@@ -9,6 +9,9 @@
   kept, as published), test = second half, first half shuffled with ``random.Random(0)`` and
   cut 80/20 into train/val. Activation filtering happens per view, in the cache stage.
 
+- generic (your own zoo): the manifest's ``split`` column, else a seeded (``split_seed``)
+  80/10/10 draw.
+
 The result is JSON: ``{"train": [...], "val": [...], "test": [...], "aug": {"k": [...]},
 "method": str, "counts": {...}}``.
 """
@@ -106,6 +109,22 @@ def zoo_splits(table: NetworkSet) -> dict:
             "method": "NFN split CSV order; test = second half; Random(0) 80/20 train/val"}
 
 
+GENERIC_FRACTIONS = (0.8, 0.1)  # train, val; the rest is test
+
+
+def generic_splits(table: NetworkSet, seed: int) -> dict:
+    """Your own zoo: the manifest's ``split`` column, else a seeded 80/10/10 draw."""
+    split = table.columns["split"].astype(str)
+    if (split != "").all():
+        return {name: _rows(np.flatnonzero(split == name)) for name in ("train", "val", "test")} | {
+            "method": "manifest.csv split column"}
+    order = np.random.default_rng(seed).permutation(len(split))
+    n_train = int(round(len(order) * GENERIC_FRACTIONS[0]))
+    n_val = int(round(len(order) * GENERIC_FRACTIONS[1]))
+    return {"train": _rows(np.sort(order[:n_train])), "val": _rows(np.sort(order[n_train:n_train + n_val])),
+            "test": _rows(np.sort(order[n_train + n_val:])), "method": f"seeded ({seed}) 80/10/10 draw"}
+
+
 def make_splits(table: NetworkSet, *, seed: int = 0) -> dict:
     """Splits of a weight table (format taken from ``table.attrs['format']``)."""
     fmt = table.attrs["format"]
@@ -117,6 +136,8 @@ def make_splits(table: NetworkSet, *, seed: int = 0) -> dict:
         out = cifar_splits(table)
     elif fmt == "cnn_zoo":
         out = zoo_splits(table)
+    elif fmt == "generic":
+        out = generic_splits(table, seed)
     else:
         raise ValueError(f"unknown format {fmt!r}")
     out.setdefault("aug", {})

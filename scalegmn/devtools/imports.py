@@ -26,6 +26,7 @@ PACKAGE = "scalegmn"
 #: Layer of each top-level module or subpackage; a module may import only layers <= its own.
 LAYERS: dict[str, int] = {
     "__init__": 0, "atomic": 0, "errors": 0, "vocabulary": 0, "logs": 0, "schema": 0, "execution": 0,
+    "overrides": 0,
     "weightspace": 1,
     "data": 2,
     "nn": 3,
@@ -35,8 +36,9 @@ LAYERS: dict[str, int] = {
     "cli": 7, "devtools": 7,
 }
 
-#: Third-party packages a function may import lazily: heavy, and needed by few code paths.
-LAZY_ALLOWED = ("matplotlib", "scipy", "sklearn", "torch_geometric")
+#: Third-party packages a function may import lazily: heavy or optional, and needed by few code paths.
+LAZY_ALLOWED = ("matplotlib", "scipy", "sklearn", "torch_geometric", "torch.utils.tensorboard", "wandb", "mlflow",
+                "safetensors")
 
 
 @dataclass(frozen=True)

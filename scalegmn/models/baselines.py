@@ -1,4 +1,4 @@
-"""Baselines that ignore the graph structure (scalegmn-spec §6 tables).
+"""Baselines that ignore the graph structure (docs/model.md §6 tables).
 
 - ``MLPBaseline``: an MLP on all parameters flattened (``Network.flat()``). Neither permutation
   nor scale invariant. For editing it outputs a flat ΔW/Δb, reshaped per layer.

@@ -10,7 +10,7 @@
 ``batch`` is a :class:`~scalegmn.weightspace.batch.WeightBatch` (B networks of one layout); it
 becomes a :class:`~scalegmn.nn.graph_batch.FlatGraph`, the one graph every block runs on.
 
-Model (scalegmn-spec §2.4-§2.8)::
+Model (docs/model.md §2.4-§2.8)::
 
     h⁰ = PE_v(b · a_v),  e⁰ = PE_e(A_e w)               (linear, no bias: equivariant)
     for t in 1..T:  h̃, e, ẽ = Layer_t(h, e, ẽ);  h = S_t h + h̃ (skip?);  h = Dropout(h)

@@ -1,16 +1,16 @@
 """Model and optimiser configurations, and the 20 original experiment presets by name.
 
-Every preset reproduces one YAML of the original repository (scalegmn-spec §3.2) after the
+Every preset reproduces one YAML of the original repository (docs/model.md §3.2) after the
 original's silent overrides (every MLP has one hidden layer of width ``d_hid``). Differences
 from the original, on purpose:
 
 - ``backward_edges="auto"``: bidirectional models with ReLU/hetero symmetry invert the backward
   edge state (``ẽ = e / ‖e‖²``) so that backward messages are scale-equivariant (the
-  original is not, spec §2.6). No parameters change. Near-zero edge states give large ẽ
+  original is not, docs/model.md §2.6). No parameters change. Near-zero edge states give large ẽ
   (``‖ẽ‖ = 1/‖e‖``); ``backward_eps > 0`` bounds it at the price of exactness for those edges,
   ``backward_edges="shared"`` restores the original behaviour.
 - ``full_graph`` readouts have fewer parameters than the original's count: the original builds
-  an MLP d -> d -> d in its readout that it never calls (spec §2.7, ``UNUSED_ORIGINAL_PARAMS``).
+  an MLP d -> d -> d in its readout that it never calls (docs/model.md §2.7, ``UNUSED_ORIGINAL_PARAMS``).
 - Hetero models read positional features in ScaleInv (the original drops them, §2.10); no
   preset enables that, so counts are unchanged.
 - Edge types follow the intended rule (§1.4).
@@ -43,7 +43,7 @@ CHOICES = {
 
 @dataclass(frozen=True)
 class ModelConfig(schema.Section):
-    """Every model option (scalegmn-spec §2, §3); each key's doc is in its field. See the module
+    """Every model option (docs/model.md §2, §3); each key's doc is in its field. See the module
     docstring for the differences from the original. Overridden per table, column and row under
     ``model:`` in config.yaml."""
 
@@ -118,7 +118,7 @@ class Preset:
     optim: OptimConfig
 
 
-# Parameter counts of the original code after its silent overrides (scalegmn-spec §2.11).
+# Parameter counts of the original code after its silent overrides (docs/model.md §2.11).
 ORIGINAL_PARAMS = {
     "mnist_cls/scalegmn": 1_772_042, "mnist_cls/scalegmn_bidir": 3_089_162,
     "fmnist_cls/scalegmn": 1_160_970, "fmnist_cls/scalegmn_bidir": 1_722_378,
@@ -226,7 +226,7 @@ def get_preset(name: str) -> Preset:
 
 
 # The original's full_graph readout builds an MLP d -> d -> d it never calls
-# (PermScaleInvariantReadout.phi, spec §2.7); it counts in its parameters, not in ours.
+# (PermScaleInvariantReadout.phi, docs/model.md §2.7); it counts in its parameters, not in ours.
 UNUSED_ORIGINAL_PARAMS = {
     name: (128 * 128 + 128) * 2 + 2 * 128 if "svhn/scalegmn_relu" not in name else (64 * 64 + 64) * 2 + 2 * 64
     for name in (
@@ -238,6 +238,6 @@ UNUSED_ORIGINAL_PARAMS = {
 # Our parameter counts (asserted in tests/model/test_param_counts.py).
 EXPECTED_PARAMS = {k: v - UNUSED_ORIGINAL_PARAMS.get(k, 0) for k, v in ORIGINAL_PARAMS.items()}
 PARAM_NOTES = {
-    k: f"original counts an unused readout MLP of {n:,d} params (spec §2.7)"
+    k: f"original counts an unused readout MLP of {n:,d} params (docs/model.md §2.7)"
     for k, n in UNUSED_ORIGINAL_PARAMS.items()
 }

@@ -1,4 +1,4 @@
-"""Edge updates (scalegmn-spec §2.3).
+"""Edge updates (docs/model.md §2.3).
 
 Scale/sign (equivariant): ``e' = Γ_E e ⊙ φ_E([τ(h_src) ‖ τ(h_dst)])``. ``e`` on j -> i scales
 by ``q_i / q_j``; Γ_E is linear without bias and the φ_E input is invariant, so ``e'`` scales

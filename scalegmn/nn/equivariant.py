@@ -1,4 +1,4 @@
-"""Scale-equivariant blocks: ScaleEq and ReScaleEq (scalegmn-spec §2.3).
+"""Scale-equivariant blocks: ScaleEq and ReScaleEq (docs/model.md §2.3).
 
 Group action: every row ``x`` belongs to one neuron (or the target/sender of one message) with a
 multiplier ``q`` (``q ∈ {±1}`` sign, ``q > 0`` scale, ``q = 1`` on input/output neurons).

@@ -2,7 +2,7 @@
 
 Raw weights differ in size by an order of magnitude from layer to layer (MNIST INRs: RMS
 0.06, 0.02 and 0.12); a model with small inputs in one layer learns slowly from it. The
-original code feeds raw weights (scalegmn-spec §4.6); ``input_scaling="rms"`` divides each
+original code feeds raw weights (docs/model.md §4.6); ``input_scaling="rms"`` divides each
 layer by its root mean square over the training split.
 
 A positive constant per layer commutes with every symmetry the models respect: permutations

@@ -1,4 +1,4 @@
-"""Invariant maps τ and the ScaleInv block (scalegmn-spec §2.3).
+"""Invariant maps τ and the ScaleInv block (docs/model.md §2.3).
 
 Group actions (per row ``x ∈ R^k``, one scalar ``q`` acting on the whole row):
 

@@ -1,6 +1,6 @@
 """Message-passing layers: forward ScaleGMN, bidirectional ScaleGMN-B, permutation-only GMN.
 
-Forward layer (scalegmn-spec §2.5), on forward edges j -> i::
+Forward layer (docs/model.md §2.5), on forward edges j -> i::
 
     m_i = Σ_{j→i} ScaleEq_msg(Γ_e e_{j→i} ⊙ Γ_v h_j ; a?)      (scales by q_i)
     h̃_i = ScaleEq_upd([h_i ‖ m_i] ; a_i?)                       (scales by q_i)
@@ -153,7 +153,7 @@ class ScaleGMNLayer(nn.Module):
 
 
 class GMNLayer(nn.Module):
-    """Permutation-only GMN layer (scalegmn-spec §2.9): MLP messages ``φ([e ‖ h_sender ‖ a?])``,
+    """Permutation-only GMN layer (docs/model.md §2.9): MLP messages ``φ([e ‖ h_sender ‖ a?])``,
     MLP update ``φ([h ‖ m^f ‖ m^b? ‖ a?])``, edge update ``φ([e ‖ h_src ‖ h_dst])``.
     Equivariant to permutations of hidden neurons because every op is per row or a sum over
     neighbours."""

@@ -1,4 +1,4 @@
-"""The primitive MLP every ScaleGMN block is built from (scalegmn-spec §2.2).
+"""The primitive MLP every ScaleGMN block is built from (docs/model.md §2.2).
 
 ``MLP(x) = Linear_2(Dropout(SiLU(LayerNorm?(Linear_1(x)))))``: one hidden layer of width
 ``d_hid``, identity output. It respects no symmetry by itself; the blocks that use it feed it

@@ -1,4 +1,4 @@
-"""Learned positional encodings of node and edge types (scalegmn-spec §1.4, §2.4).
+"""Learned positional encodings of node and edge types (docs/model.md §1.4, §2.4).
 
 Types break only the symmetries that do not exist: every input and output neuron has its own
 type, every hidden layer shares one. Group action kept:

@@ -1,4 +1,4 @@
-"""Readouts (scalegmn-spec §2.7, §2.8, §2.9).
+"""Readouts (docs/model.md §2.7, §2.8, §2.9).
 
 - ``LastLayerReadout``: ``y = MLP(flatten(h_outputs))``. Output neurons have ``q = 1`` and their
   own types, so this is invariant by construction.

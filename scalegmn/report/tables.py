@@ -1,8 +1,10 @@
 """Assemble a results table from the train jobs' metrics.json and history.csv files.
 
-A table directory holds ``<name>.md``, ``<name>.csv`` (long form: model, dataset, metric, mean,
-std, n_seeds, plus the paper's number and whether it is comparable), ``<name>.tex`` and
-``figures/`` (a bar chart of the table and one training-curve plot per column). Cells are mean +-
+A table directory holds ``<name>.md``, ``<name>.html`` (the table as the HTML report shows it),
+``<name>.csv`` (long form: model, dataset, metric, mean, std, n_seeds, plus the paper's number and
+whether it is comparable), ``<name>.tex`` (pandas' LaTeX writer: every cell, mark and note
+escaped) and ``figures/`` (a bar chart of the table and one training-curve plot per column, PNG
+at 200 dpi and SVG). Cells are mean +-
 sample std (ddof=1) over seeds, in the paper's units (accuracy %, editing MSE 1e-2).
 
 The paper's number is shown beside ours only in columns marked ``real: true`` (trained on the real
@@ -14,15 +16,19 @@ from __future__ import annotations
 
 import argparse
 import csv
+import html
 import json
 import logging
 import math
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from scalegmn.atomic import atomic_directory, atomic_write
 from scalegmn.data.acquire import sha256_of
@@ -100,6 +106,68 @@ def _cell(rows: list[dict[str, Any]], model: str, dataset: str) -> dict[str, Any
     return next(r for r in rows if r["model"] == model and r["dataset"] == dataset)
 
 
+STAND_IN_MARK = " (stand-in)"
+PAPER_MARK = " †"
+
+
+def _legend(table: TableConfig) -> str:
+    tm = TASK_METRICS[table.task]
+    return (f"Metric: {tm.label}{' in ' + tm.unit if tm.unit else ''}, "
+            f"{'higher' if tm.higher_is_better else 'lower'} is better. "
+            f"Mean ± std over {len(table.seeds)} seeds ({', '.join(map(str, table.seeds))}); "
+            "the test metric at the evaluation with the best validation metric.")
+
+
+def grid(table: TableConfig, rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]], list[str]]:
+    """The table as the Markdown, HTML and LaTeX writers print it: header, one row of cells per
+    model (our mean ± std; the paper's number beside it on real-data columns, in separate
+    "paper: ... †" columns for stand-in ones) and the notes below it."""
+    d = _digits(table.task)
+    stand_in = [c for c in table.columns if not c.real]
+    head = ["Model"] + [c.label + (STAND_IN_MARK if not c.real else "") for c in table.columns]
+    head += [f"paper: {c.label}{PAPER_MARK}" for c in stand_in]
+    body = []
+    for r in table.rows:
+        cells = [r.label]
+        for c in table.columns:
+            x = _cell(rows, r.label, c.label)
+            s = _fmt(x["mean"], x["std"], d)
+            if c.real and x["paper_mean"] is not None:
+                s += f" (paper {_fmt(x['paper_mean'], x['paper_std'], d)})"
+            cells.append(s)
+        cells += [_fmt(_cell(rows, r.label, c.label)["paper_mean"], _cell(rows, r.label, c.label)["paper_std"], d)
+                  for c in stand_in]
+        body.append(cells)
+    notes = []
+    references = reference_values(table, rows)
+    if references:
+        notes.append(f"Reference on the same test sets, {references[0][1]}: "
+                     + ", ".join(f"{col}: {v:.{d}f}" for col, _, v in references) + ".")
+    if stand_in:
+        notes.append(f"† The paper's number on the real dataset. Columns marked{STAND_IN_MARK} were "
+                     "trained on the offline stand-in zoos: they show that the pipeline runs and how the models "
+                     "rank, and are NOT comparable with the paper's numbers.")
+    mapping = ", ".join(f"{r.label} → {r.paper_row}" for r in table.rows if r.paper_row)
+    if mapping:
+        notes.append(f"Paper rows: {mapping}.")
+    return head, body, notes
+
+
+def to_html(table: TableConfig, rows: list[dict[str, Any]]) -> str:
+    """The table as a standalone HTML page (what the Snakemake report shows inline)."""
+    head, body, notes = grid(table, rows)
+    e = html.escape
+    lines = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{e(table.title)}</title>",
+             "<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
+             "th,td{border:1px solid #bbb;padding:4px 8px;text-align:center}td:first-child{text-align:left}"
+             "caption{font-weight:bold;margin-bottom:.5em}p{max-width:60em;font-size:90%}</style>",
+             "</head><body>", f'<table id="{e(table.name)}">', f"<caption>{e(table.title)}</caption>",
+             "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr></thead><tbody>"]
+    lines += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>" for cells in body]
+    lines += ["</tbody></table>", f"<p>{e(_legend(table))}</p>", *(f"<p>{e(n)}</p>" for n in notes), "</body></html>", ""]
+    return "\n".join(lines)
+
+
 def to_markdown(table: TableConfig, rows: list[dict[str, Any]]) -> str:
     """The table as Markdown: metric legend, one row per model, paper numbers and stand-in notes."""
     tm, d = TASK_METRICS[table.task], _digits(table.task)
@@ -148,25 +216,24 @@ def to_markdown(table: TableConfig, rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def escape_latex(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped (as pandas' LaTeX writer escapes cells)."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
 def to_latex(table: TableConfig, rows: list[dict[str, Any]]) -> str:
-    """The table as a LaTeX ``tabular`` (booktabs rules), cells ``mean ± std``."""
-    d = _digits(table.task)
-    cols = "l" + "c" * len(table.columns)
-    out = [
-        "% " + table.title,
-        f"\\begin{{tabular}}{{{cols}}}",
-        "\\toprule",
-        "Model & " + " & ".join(c.label.replace("_", "\\_") for c in table.columns) + " \\\\",
-        "\\midrule",
-    ]
-    for r in table.rows:
-        cells = []
-        for c in table.columns:
-            x = _cell(rows, r.label, c.label)
-            cells.append(f"${x['mean']:.{d}f} \\pm {x['std']:.{d}f}$")
-        out.append(r.label + " & " + " & ".join(cells) + " \\\\")
-    out += ["\\bottomrule", "\\end{tabular}", ""]
-    return "\n".join(out)
+    """The table as a LaTeX ``tabular`` (booktabs rules) written by pandas' LaTeX writer: the same
+    cells, paper numbers and marks as the Markdown, every cell escaped; the legend and notes follow
+    as an escaped paragraph (UTF-8 input: ±, †, →)."""
+    head, body, notes = grid(table, rows)
+    tex = pd.DataFrame(body, columns=head).to_latex(index=False, escape=True,
+                                                     column_format="l" + "c" * (len(head) - 1))
+    below = " ".join(escape_latex(t) for t in (_legend(table), *notes))
+    return "\n".join([f"% {table.title}", tex.rstrip(), f"\\par\\footnotesize {below}", ""])
 
 
 def to_csv(rows: list[dict[str, Any]], path: Path) -> None:
@@ -179,8 +246,9 @@ def to_csv(rows: list[dict[str, Any]], path: Path) -> None:
             w.writerow({**r, "values": json.dumps(r["values"])})
 
 
-def bar_chart(table: TableConfig, rows: list[dict[str, Any]], path: Path) -> None:
-    """Save a bar chart of the table (mean ± std, dashed reference lines) as a PNG at ``path``."""
+def bar_chart(table: TableConfig, rows: list[dict[str, Any]], path: Path, chance: float | None = None) -> None:
+    """Save a bar chart of the table (mean ± std in the table's units, dashed reference and chance
+    lines, stand-in columns marked) as ``path`` (PNG at 200 dpi) and beside it as SVG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -198,12 +266,21 @@ def bar_chart(table: TableConfig, rows: list[dict[str, Any]], path: Path) -> Non
         j = [c.label for c in table.columns].index(col)
         ax.hlines(value, j - 0.45, j + 0.45, colors="k", linestyles="dashed",
                   label=label if k == 0 else None)
-    ax.set_xticks(range(n_cols), [c.label for c in table.columns])
+    if chance is not None:
+        ax.axhline(chance * tm.scale, color="0.4", linestyle=":", linewidth=1,
+                   label=f"chance ({chance * tm.scale:.3g}{' ' + tm.unit if tm.unit else ''})")
+    ax.set_xticks(range(n_cols), [textwrap.fill(c.label + ("\n(stand-in)" if not c.real else ""), 14)
+                                  for c in table.columns], fontsize=8)
     ax.set_ylabel(f"{tm.label} ({tm.unit})" if tm.unit else tm.label)
-    ax.set_title(table.title, fontsize=9)
+    ax.set_title(textwrap.fill(table.title, 55), fontsize=9)
+    if any(not c.real for c in table.columns):
+        ax.annotate("stand-in data: not comparable with the paper", (0.5, -0.02), xycoords="figure fraction",
+                    ha="center", va="bottom", fontsize=7, color="0.3")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    for ext, kwargs in (("png", {"dpi": 200}), ("svg", {"metadata": {"Date": None}})):
+        with atomic_write(path.with_suffix(f".{ext}")) as tmp, plt.rc_context({"svg.hashsalt": "scalegmn"}):
+            fig.savefig(tmp, format=ext, **kwargs)
     plt.close(fig)
 
 
@@ -397,10 +474,11 @@ def write_table(
         (tmp / "figures").mkdir(parents=True)
         (tmp / f"{table.name}.md").write_text(to_markdown(table, rows))
         (tmp / f"{table.name}.tex").write_text(to_latex(table, rows))
+        (tmp / f"{table.name}.html").write_text(to_html(table, rows))
         to_csv(rows, tmp / f"{table.name}.csv")
-        bar_chart(table, rows, tmp / "figures" / f"{table.name}_bars.png")
-        curves(table, {k: Path(v) for k, v in history_paths.items()}, tmp / "figures",
-               chance=_chance_level(table, metrics))
+        chance = _chance_level(table, metrics)
+        bar_chart(table, rows, tmp / "figures" / f"{table.name}_bars.png", chance=chance)
+        curves(table, {k: Path(v) for k, v in history_paths.items()}, tmp / "figures", chance=chance)
         for name, draw in (extra_figures or {}).items():
             draw(tmp / "figures" / name)
         (tmp / PROVENANCE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")

@@ -10,9 +10,11 @@
 - :mod:`~scalegmn.train.setup`: device, seeding, output count;
 - :mod:`~scalegmn.train.metrics`: evaluation metrics over a whole split;
 - :mod:`~scalegmn.train.editing`: INR editing (targets, residual edits, rendering);
+- :mod:`~scalegmn.train.tracking`: experiment trackers (TensorBoard, wandb, MLflow) fed each
+  evaluation (``training.loggers``);
 - :mod:`~scalegmn.train.predict`: apply a trained checkpoint to networks (``scalegmn predict``).
 
 This ``__init__`` imports no submodule, so the parse-time ``experiments`` stays torch-free.
 """
 
-__all__ = ["checkpoint", "editing", "experiments", "job", "loop", "metrics", "predict", "setup"]
+__all__ = ["checkpoint", "editing", "experiments", "job", "loop", "metrics", "predict", "setup", "tracking"]

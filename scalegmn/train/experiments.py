@@ -29,12 +29,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from scalegmn import schema
+from scalegmn import overrides, schema
 from scalegmn.data.config import DataConfig, DatasetConfig, ViewConfig, check_local_paths
 from scalegmn.errors import ConfigError
 from scalegmn.execution import ExecutionConfig
 from scalegmn.models.presets import ModelConfig, OptimConfig, get_preset
 from scalegmn.schema import derived, setting
+from scalegmn.train.tracking import check_loggers
 from scalegmn.vocabulary import TASKS
 
 __all__ = ["ColumnConfig", "ExperimentsConfig", "PipelineConfig", "RowConfig",
@@ -246,6 +247,15 @@ class TrainingConfig:
     device: str = setting("auto", check=_device_problem, doc="auto (CUDA when available, else CPU) | cpu | cuda | cuda:N")
     checkpoint_every_steps: int = setting(
         200, min=1, doc="resume checkpoint period in optimizer steps (a killed job restarts from it)")
+    loggers: tuple[str, ...] = setting(
+        ("csv",), check=check_loggers,
+        doc="experiment trackers of every train job: csv (history.csv, always written), tensorboard, "
+            "wandb (WANDB_MODE, default offline), mlflow (MLFLOW_TRACKING_URI, default a file store); "
+            "optional packages, imported only when chosen; changing them reruns nothing")
+    tracking_dir: str = setting("results/tracking", doc="where tensorboard/wandb/mlflow write their files")
+    conda_env: str = setting("cpu", choices=("cpu", "cuda"),
+                             doc="with --sdm conda, the train rule's environment: envs/scalegmn-<cpu|cuda>.yaml "
+                                 "(profiles/slurm sets cuda)")
 
     @classmethod
     def from_mapping(cls, key: str, m: Any) -> TrainingConfig:
@@ -375,7 +385,7 @@ class PipelineConfig:
     @classmethod
     def from_mapping(cls, config: Any) -> PipelineConfig:
         """Validate the whole config.yaml mapping (see the class docstring for the checks)."""
-        config = schema.check_keys(config, "", cls.SECTIONS)
+        config = overrides.resolve(schema.check_keys(config, "", cls.SECTIONS + overrides.KEYS))
         check_local_paths(config)
         data = DataConfig.from_mapping(config)
         sections = {k: v for k, v in config.items() if k in ("tables", "training")}
@@ -392,6 +402,8 @@ class PipelineConfig:
                           "source local: the archive, the extracted dataset root, or a folder holding it", None),
             *schema.describe(ViewConfig, "views.<view>"),
             *schema.describe(TrainingConfig, "training"),
+            schema.KeyDoc("only", "str | list[str]", None, overrides.DOCS["only"], None),
+            schema.KeyDoc("run", "str", None, overrides.DOCS["run"], overrides.RUN_MODES),
         ]
         for d in schema.describe(TableConfig, "tables.<table>"):
             part = d.key.rpartition(".")[2]

@@ -27,6 +27,7 @@ from scalegmn.train.checkpoint import CHECKPOINT_FORMAT, discard_resume, save_to
 from scalegmn.train.experiments import TrainJob
 from scalegmn.train.loop import STOP_ENV, Resume, evaluate, fit
 from scalegmn.train.setup import n_outputs_for, resolve_device, seed_everything
+from scalegmn.train.tracking import Tracker
 from scalegmn.weightspace.network import Network
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,14 @@ def run_job(
     resume_path: str | Path,
     device: str = "auto",
     checkpoint_every_steps: int = 200,
+    loggers: tuple[str, ...] = ("csv",),
+    tracking_dir: str | Path = "results/tracking",
 ) -> dict[str, Any]:
-    """Train one (task, view, model, seed) job from cached stores and write its outputs."""
+    """Train one (task, view, model, seed) job from cached stores and write its outputs.
+
+    ``loggers`` beyond ``csv`` (always: ``history.csv``) get every evaluation row and the final
+    metrics (:mod:`scalegmn.train.tracking`), writing under ``tracking_dir``.
+    """
     settings_json, settings = job.to_json(), job.settings()
     task, seed = job.task, job.seed
     seed_everything(seed)
@@ -97,6 +104,9 @@ def run_job(
         log.info("input scaling (layer RMS over train): weights %s, biases %s",
                  _rounded(model.input_scale.weight_scale), _rounded(model.input_scale.bias_scale))
 
+    # The run is named as its output folder: <task>/<view>/<model>/seed<k>.
+    tracker = Tracker(loggers, tracking_dir, "/".join(outputs.metrics.parent.parts[-4:]),
+                      {**settings, "n_params": n_params, "device": str(dev)})
     stop = os.environ.get(STOP_ENV)
     t0 = time.monotonic()
     result = fit(
@@ -109,6 +119,7 @@ def run_job(
         execution=job.execution,
         resume=Resume(Path(resume_path), every_steps=checkpoint_every_steps, fingerprint=settings_json,
                       stop_after_steps=int(stop) if stop else None),
+        on_eval=tracker.log,
     )
     wall = time.monotonic() - t0
     metric = result.metric
@@ -150,5 +161,7 @@ def run_job(
     write_history(result.history, outputs.history)
     write_json(metrics, outputs.metrics)  # last: its presence means the job is complete
     discard_resume(Path(resume_path))
+    tracker.finish({f"test_{metric}": metrics["value"], "selected_step": result.selected["step"],
+                    "train_seconds": wall})
     log.info("done in %.1f s: test %s %.4f at step %s", wall, metric, metrics["value"], result.selected["step"])
     return metrics

@@ -1,6 +1,6 @@
 """Training and evaluation loops of the three tasks, with exact resume after a kill.
 
-One loop serves classification, generalization prediction and INR editing (spec §5):
+One loop serves classification, generalization prediction and INR editing (docs/model.md §5):
 AdamW, gradient-norm clipping, linear warmup stepped once per batch and then constant, an
 evaluation of val and test after every epoch (or every ``eval_every_steps`` steps), and the
 paper's model selection: the reported number is the TEST metric at the evaluation with the best

@@ -5,7 +5,7 @@
   ties handled), R^2 and mean absolute error, all over the concatenated split;
 - editing: per-image mean squared error over (C, H, W), averaged over images.
 
-Selection rules (spec §3.2): classification keeps the evaluation with the best validation accuracy
+Selection rules (docs/model.md §3.2): classification keeps the evaluation with the best validation accuracy
 compared with ``>=`` (later ties win), generalization the best validation tau with ``>=``, editing
 the lowest validation MSE with ``<``.
 """

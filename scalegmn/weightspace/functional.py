@@ -1,7 +1,7 @@
 """Forward passes of a :class:`~scalegmn.weightspace.network.Network`: evaluate an MLP/SIREN on points,
 render an INR to its image, and run a zoo CNN on images. All batched over networks.
 
-Conventions (datasets.md §4.3, §6):
+Conventions (docs/datasets.md §4.3, §6):
 - SIREN layer: ``sin(omega0 * (W x + b))``; the output gets ``spec.output_offset`` added.
 - Rendering grid: ``linspace(-1, 1, n)`` per axis; ``"xy"`` maps pixel (r, c) to the input
   ``(lin[c], lin[r])`` (DWS), ``"ij"`` to ``(lin[r], lin[c])`` (NFN). Output ``(C, H, W)``.

@@ -1,6 +1,6 @@
 """Networks as graphs: one node per neuron (or channel), one edge per weight (or kernel).
 
-Conventions (scalegmn-spec §1):
+Conventions (docs/model.md §1):
 - Nodes in layer order: all inputs, hidden layer 1, ..., outputs.
 - Edges go forward, layer by layer, **source-major**: for each source j of layer l, for each
   target i of layer l+1. ``edge_index[0]`` is the source, ``edge_index[1]`` the target.
@@ -146,7 +146,7 @@ def edge_block(spec: NetworkSpec, layer: int, weight: torch.Tensor) -> torch.Ten
         k = _pad_kernel(weight, spec.kernel_size).reshape(*batch, n_out, n_in, d_e)
     else:
         k = weight.unsqueeze(-1)
-        if d_e > 1:  # linear layer inside a CNN: slot 0 (scalegmn-spec §1.3)
+        if d_e > 1:  # linear layer inside a CNN: slot 0 (docs/model.md §1.3)
             k = torch.nn.functional.pad(k, (0, d_e - 1))
     return k.transpose(-3, -2)
 

@@ -2,7 +2,7 @@
 
 A symmetry test compares the change a group element causes with the change a *control*
 perturbation (not a symmetry) causes: at initialisation the multiplicative ScaleGMN blocks are
-nearly input-independent, so an absolute tolerance proves nothing (scalegmn-spec §2.11).
+nearly input-independent, so an absolute tolerance proves nothing (docs/model.md §2.11).
 """
 
 from __future__ import annotations

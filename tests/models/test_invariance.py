@@ -77,7 +77,7 @@ def test_permutation_gmn_is_permutation_invariant_but_not_scale_invariant(name):
 
 @pytest.mark.parametrize("name", ["cifar10/scalegmn_relu_bidir", "cifar10/scalegmn_hetero_bidir"])
 def test_original_shared_backward_edges_are_not_scale_invariant(name):
-    """The released ScaleGMN-B feeds the forward edge features to backward messages (spec §2.6):
+    """The released ScaleGMN-B feeds the forward edge features to backward messages (docs/model.md §2.6):
     a valid positive rescaling then changes the output like a non-symmetry does."""
     model, config = small_model(name, backward_edges="shared")
     spec = preset_spec(name)

@@ -1,4 +1,4 @@
-"""Golden parameter counts of the 20 presets (scalegmn-spec §2.11)."""
+"""Golden parameter counts of the 20 presets (docs/model.md §2.11)."""
 
 from __future__ import annotations
 

@@ -50,10 +50,11 @@ def test_table_files_and_numbers(tmp_path):
     metrics, history, value = _fake_jobs(tmp_path, table)
     out = tmp_path / "results" / "table1"
     write_table(table, metrics, history, out)
-    assert sorted(p.name for p in out.iterdir()) == ["figures", "provenance.json", "table1.csv", "table1.md", "table1.tex"]
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "provenance.json", "table1.csv", "table1.html", "table1.md",
+                                                           "table1.tex"]
     figs = sorted(p.name for p in (out / "figures").iterdir())
     assert figs == ["curves_fmnist.png", "curves_fmnist.svg", "curves_mnist.png", "curves_mnist.svg",
-                    "table1_bars.png"]
+                    "table1_bars.png", "table1_bars.svg"]
 
     rows = list(csv.DictReader(open(out / "table1.csv")))
     assert len(rows) == 4
@@ -69,7 +70,12 @@ def test_table_files_and_numbers(tmp_path):
     assert "75.00 ± 7.07 |" in md and "paper: F-MNIST †" in md
     assert "NOT comparable" in md
     assert "80.46 ± 0.32" in md  # the paper's F-MNIST ScaleGMN number, in the paper column
-    assert "$92.50 \\pm 3.54$" in (out / "table1.tex").read_text()
+    tex = (out / "table1.tex").read_text()
+    # pandas' LaTeX writer: the same cells, the paper's numbers and the marks
+    assert "92.50 ± 3.54 (paper 96.57 ± 0.10)" in tex and "F-MNIST (stand-in)" in tex and "paper: F-MNIST †" in tex
+    assert "\\toprule" in tex and "NOT comparable" in tex
+    page = (out / "table1.html").read_text()
+    assert "<td>92.50 ± 3.54 (paper 96.57 ± 0.10)</td>" in page and "<th>F-MNIST (stand-in)</th>" in page
 
 
 def test_rewrite_replaces_old_table(tmp_path):
@@ -112,7 +118,7 @@ def test_editing_table_shows_the_unedited_reference(tmp_path):
     assert "Reference on the same test sets, Unedited INRs (no model): MNIST: 4.47." in md
     assert "1.50 ± 0.00" in md
     # no histories given: the bar chart, no empty curve figures
-    assert sorted(p.name for p in (tmp_path / "table3" / "figures").iterdir()) == ["table3_bars.png"]
+    assert sorted(p.name for p in (tmp_path / "table3" / "figures").iterdir()) == ["table3_bars.png", "table3_bars.svg"]
 
 
 # --- training curves ---------------------------------------------------------------------------
@@ -256,3 +262,18 @@ def test_curves_without_chance_and_missing_seed(tmp_path):
     figdir = tmp_path / "figures"
     figdir.mkdir()
     assert [p.name for p in curves(table, histories, figdir)] == ["curves_mnist.png", "curves_mnist.svg"]
+
+
+def test_latex_escapes_labels_marks_and_notes(tmp_path):
+    # A label with LaTeX's special characters, as a user's own table may have.
+    spec = {**TABLE, "title": "Zoo_1 & 50% #2", "columns": {
+        "mnist": {"label": "MNIST_a&b", "preset": "mnist_cls/scalegmn", "real": False}},
+        "rows": {"mlp": {"label": "MLP {x}", "model": {"kind": "mlp"}}}}
+    table = TableConfig.from_mapping("tables.t", "t", spec)
+    metrics, history, _ = _fake_jobs(tmp_path, TableConfig.from_mapping("tables.table1", "table1", TABLE))
+    keep = {k: v for k, v in metrics.items() if k[0] == "mnist" and k[1] == "mlp"}
+    write_table(table, keep, {k: history[k] for k in keep}, tmp_path / "t")
+    tex = (tmp_path / "t" / "t.tex").read_text()
+    assert r"MNIST\_a\&b (stand-in)" in tex and r"MLP \{x\}" in tex
+    body = tex.split("\n", 1)[1]  # below the title comment line
+    assert "&b" not in body.replace(r"\&b", "") and "_a" not in body.replace(r"\_a", "")

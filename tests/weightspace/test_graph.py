@@ -13,7 +13,7 @@ from scalegmn.weightspace.testing import random_network
 
 
 def test_counts_match_the_original_graphs():
-    # scalegmn-spec §1.2-§1.3: nodes, edges, node and edge type counts.
+    # docs/model.md §1.2-§1.3: nodes, edges, node and edge type counts.
     for spec, nodes, edges, ntypes, etypes in [
         (dws_siren_spec(), 67, 1120, 5, 4),
         (nfn_siren_spec(), 69, 1184, 7, 6),
@@ -34,7 +34,7 @@ def test_edges_are_source_major_and_forward():
 
 
 def test_last_layer_edge_type_follows_the_output_neuron():
-    # The original mixes sources and targets here when there are several outputs (spec §1.4).
+    # The original mixes sources and targets here when there are several outputs (docs/model.md §1.4).
     spec = nfn_siren_spec()
     topo = topology(spec)
     last = topo.edge_layer == spec.n_layers - 1

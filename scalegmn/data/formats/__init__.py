@@ -1,6 +1,6 @@
 """Readers and writers for every weight-zoo file format the pipeline consumes.
 
-One module per on-disk format (datasets.md §1-§4, §8); each reads files into
+One module per on-disk format (docs/datasets.md §1-§4, §8); each reads files into
 :class:`scalegmn.weightspace.network.Network` and writes a Network back in exactly the published layout:
 
 - :mod:`~scalegmn.data.formats.mnist_inr`: DWS MNIST-INRs (``mnist_png_*/checkpoints/model_final.pth``);
@@ -8,6 +8,7 @@ One module per on-disk format (datasets.md §1-§4, §8); each reads files into
 - :mod:`~scalegmn.data.formats.cifar_inr`: NFN CIFAR10-INRs (``randinit_smaller_{c}s/net{idx}.pth``);
 - :mod:`~scalegmn.data.formats.cnn_zoo`: the Small CNN Zoo (``weights.npy``, ``layout.csv``,
   ``metrics.csv.gz``, NFN split CSVs);
+- :mod:`~scalegmn.data.formats.generic`: your own zoo: state dicts or safetensors + ``manifest.csv``;
 - :mod:`~scalegmn.data.formats.mnist_images`: torchvision's raw idx image/label files;
 - :mod:`~scalegmn.data.formats.detect`: which format a dataset root holds;
 - :mod:`~scalegmn.data.formats.summary` and :mod:`~scalegmn.data.formats.command`: what a file
@@ -27,6 +28,7 @@ __all__ = [
     "command",
     "detect",
     "fmnist_inr",
+    "generic",
     "mnist_images",
     "mnist_inr",
     "statedict",

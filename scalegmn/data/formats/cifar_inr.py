@@ -1,4 +1,4 @@
-"""NFN CIFAR10-INRs (datasets.md §3): ``<root>/randinit_smaller_{c}s/net{idx}.pth``.
+"""NFN CIFAR10-INRs (docs/datasets.md §3): ``<root>/randinit_smaller_{c}s/net{idx}.pth``.
 
 ``c`` is the class, ``idx`` a global index into CIFAR-10 train + test (0..49999 train,
 50000..59999 test). Augmented copies (new SIRENs fit to the same train images) live in

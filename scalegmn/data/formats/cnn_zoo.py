@@ -1,4 +1,4 @@
-"""The Small CNN Zoo (Unterthiner et al. 2020; datasets.md §4): CIFAR10-GS and SVHN-GS.
+"""The Small CNN Zoo (Unterthiner et al. 2020; docs/datasets.md §4): CIFAR10-GS and SVHN-GS.
 
 A zoo root holds ``weights.npy`` (N x 4970 float32, one flattened TF checkpoint per row),
 ``layout.csv`` (where each TF variable sits in a row) and ``metrics.csv.gz`` (one row per
@@ -308,7 +308,7 @@ def read_split_csv(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(path, "file not found (the split CSV ships with NFN; see datasets.md §4.5)")
+        raise DataError(path, "file not found (the split CSV ships with NFN; see docs/datasets.md §4.5)")
     try:
         df = pd.read_csv(path, header=None)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:

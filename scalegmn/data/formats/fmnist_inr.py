@@ -1,4 +1,4 @@
-"""FMNIST-INRs (datasets.md §2): ``<root>/{train,test}/model_{i}.pth`` plus ``<root>/splits.json``.
+"""FMNIST-INRs (docs/datasets.md §2): ``<root>/{train,test}/model_{i}.pth`` plus ``<root>/splits.json``.
 
 Each file holds the six ``seq.*`` tensors of a 2-32-32-1 DWS SIREN
 (:func:`scalegmn.weightspace.network.dws_siren_spec`) and a ``label`` key (a Python int). ``i`` indexes

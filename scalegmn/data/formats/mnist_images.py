@@ -1,6 +1,6 @@
 """torchvision's raw MNIST-style idx files (``train-images-idx3-ubyte.gz`` ...).
 
-The INR editing targets are the original digits (datasets.md §8), which torchvision would
+The INR editing targets are the original digits (docs/datasets.md §8), which torchvision would
 download at run time; the pipeline stages these files instead, under
 ``<dataset root>/MNIST/raw/`` (or ``FashionMNIST/raw/``).
 

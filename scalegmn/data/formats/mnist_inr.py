@@ -1,4 +1,4 @@
-"""DWS MNIST-INRs (datasets.md §1): ``<root>/mnist_png_{split}_{label}_{image_id}/checkpoints/model_final.pth``.
+"""DWS MNIST-INRs (docs/datasets.md §1): ``<root>/mnist_png_{split}_{label}_{image_id}/checkpoints/model_final.pth``.
 
 Each file is a state dict ``seq.{0,1,2}.{weight,bias}`` of a 2-32-32-1 SIREN
 (:func:`scalegmn.weightspace.network.dws_siren_spec`). The label and the torchvision image row come from

@@ -4,12 +4,12 @@ Sources (facts only, no code copied):
 
 - [paper] Unterthiner, Keysers, Gelly, Bousquet, Tolstikhin, "Predicting Neural Network
   Accuracy from Weights", arXiv:2002.11448 (2020), Sec. 3: the per-run hyperparameter
-  distributions below (datasets.md does not list them; not re-checked against the paper's PDF
+  distributions below (docs/datasets.md does not list them; not re-checked against the paper's PDF
   in this repository, which has no copy of it).
-- [datasets.md §4] the project's dataset reference, §4.2 and §4.4: 86 epochs, checkpoints
+- [docs/datasets.md §4] the project's dataset reference, §4.2 and §4.4: 86 epochs, checkpoints
   at epochs 0, 1, 2, 3, 20, 40, 60, 80, 86, train fraction in {0.1, 0.25, 0.5, 1.0}, activations
   ``relu`` / ``tanh`` (lowercase, compared with ``==`` by ScaleGMN), the ``config.*`` columns.
-- The final test-accuracy distributions of CIFAR10-GS and SVHN-GS are not in datasets.md, so
+- The final test-accuracy distributions of CIFAR10-GS and SVHN-GS are not in docs/datasets.md, so
   they are recorded as ``"unknown"`` (the paper only shows them as histograms).
 """
 
@@ -61,17 +61,17 @@ REAL_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
         "high": 0.5,
         "source": "paper Sec. 3",
     },
-    # [datasets.md §4.4] and [paper] Sec. 3
+    # [docs/datasets.md §4.4] and [paper] Sec. 3
     "train_fraction": {
         "column": "config.train_fraction",
         "choices": [0.1, 0.25, 0.5, 1.0],
-        "source": "datasets.md §4.4; paper Sec. 3",
+        "source": "docs/datasets.md §4.4; paper Sec. 3",
     },
-    # [datasets.md §4.4] (lowercase strings) and [paper] Sec. 3
+    # [docs/datasets.md §4.4] (lowercase strings) and [paper] Sec. 3
     "activation": {
         "column": "config.activation",
         "choices": ["relu", "tanh"],
-        "source": "datasets.md §4.4; paper Sec. 3",
+        "source": "docs/datasets.md §4.4; paper Sec. 3",
     },
     # [paper] Sec. 3; the strings in config.optimizer are [unk] (lowercase Keras names assumed)
     "optimizer": {
@@ -94,15 +94,15 @@ REAL_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
     },
 }
 
-#: Training schedule of the real zoo [datasets.md §4.2, §4.4].
+#: Training schedule of the real zoo [docs/datasets.md §4.2, §4.4].
 REAL_SCHEDULE: dict[str, Any] = {
     "epochs": 86,
     "checkpoint_epochs": [0, 1, 2, 3, 20, 40, 60, 80, 86],
     "runs": {"cifar10": 30000, "svhn_cropped": 29988},
-    "source": "datasets.md §4.2",
+    "source": "docs/datasets.md §4.2",
 }
 
-#: Final (epoch 86) test accuracy of the real zoos: not in datasets.md.
+#: Final (epoch 86) test accuracy of the real zoos: not in docs/datasets.md.
 REAL_FINAL_TEST_ACCURACY: dict[str, Any] = {"cifar10": "unknown", "svhn_cropped": "unknown"}
 
 
@@ -170,7 +170,7 @@ def reference_comparison(
             entry["standin"] = "not varied"
         table[name] = entry
     return {
-        "source": "Unterthiner et al. 2020 (arXiv:2002.11448) Sec. 3; datasets.md §4",
+        "source": "Unterthiner et al. 2020 (arXiv:2002.11448) Sec. 3; docs/datasets.md §4",
         "hyperparameters": table,
         "schedule": {"real": REAL_SCHEDULE},
         "final_test_accuracy": {

@@ -7,7 +7,7 @@ summed (each run's gradient is its own) and the optimizers (Adam, RMSProp, SGD) 
 with per-run settings, so a batched run equals a run trained alone.
 
 Hyperparameters are drawn per run from the real zoo's distributions
-(:mod:`scalegmn.data.standins.cnn_reference`: Unterthiner et al. 2020, Sec. 3, and datasets.md §4):
+(:mod:`scalegmn.data.standins.cnn_reference`: Unterthiner et al. 2020, Sec. 3, and docs/datasets.md §4):
 optimizer, learning rate, L2, dropout, weight initializer and its std, train fraction and
 activation. Checkpoints are taken at the zoo's epochs {0, 1, 2, 3, 20, 40, 60, 80, 86}, mapped
 onto this run's step budget.
@@ -29,7 +29,7 @@ from scalegmn.weightspace.network import Network, NetworkSpec, cnn_zoo_spec
 
 logger = logging.getLogger(__name__)
 
-#: Epochs at which the real zoo saved checkpoints (datasets.md §4.2); the last is 86.
+#: Epochs at which the real zoo saved checkpoints (docs/datasets.md §4.2); the last is 86.
 CHECKPOINT_EPOCHS = (0, 1, 2, 3, 20, 40, 60, 80, 86)
 TRAIN_FRACTIONS = tuple(REAL_HYPERPARAMETERS["train_fraction"]["choices"])
 OPTIMIZERS = tuple(REAL_HYPERPARAMETERS["optimizer"]["choices"])

@@ -1,4 +1,4 @@
-"""Fit many SIRENs at once to many images: the stand-in INR zoos (datasets.md §6).
+"""Fit many SIRENs at once to many images: the stand-in INR zoos (docs/datasets.md §6).
 
 Every network in a batch is fitted to its own image with its own Adam state, in one set of
 batched matmuls; the loss of each network depends only on its own parameters, and Adam is
@@ -35,7 +35,7 @@ def _uniform(shape: tuple[int, ...], bound: float, gen: torch.Generator) -> torc
 
 
 def init_dws(spec: NetworkSpec, n: int, gen: torch.Generator) -> Network:
-    """DWS SIREN init (datasets.md §6.1) for ``n`` networks.
+    """DWS SIREN init (docs/datasets.md §6.1) for ``n`` networks.
 
     Sine layers: weights U(±sqrt(6/fan_in)/omega0) (the first layer too), biases zero.
     Last layer: ``nn.Linear`` default, weights and biases U(±1/sqrt(fan_in)).
@@ -54,7 +54,7 @@ def init_dws(spec: NetworkSpec, n: int, gen: torch.Generator) -> Network:
 
 
 def init_nfn(spec: NetworkSpec, n: int, gen: torch.Generator) -> Network:
-    """NFN SIREN init (datasets.md §6.2) for ``n`` networks.
+    """NFN SIREN init (docs/datasets.md §6.2) for ``n`` networks.
 
     First-layer weights U(±1/fan_in); hidden and last weights U(±sqrt(6/fan_in)/omega0);
     all biases keep the PyTorch default U(±1/sqrt(fan_in)).

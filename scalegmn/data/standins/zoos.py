@@ -75,7 +75,7 @@ def _single(batch: Network, k: int) -> Network:
     )
 
 
-#: Per-layer std of the real zoos' INRs (datasets.md §6.3, from the real archives' fixtures):
+#: Per-layer std of the real zoos' INRs (docs/datasets.md §6.3, from the real archives' fixtures):
 #: what a metanetwork sees first. F-MNIST INRs follow the MNIST (DWS) recipe; no F-MNIST figures.
 REAL_INR_STATS: dict[str, dict[str, list[float]]] = {
     "dws_mnist": {"weight_std": [0.063, 0.018, 0.118], "bias_std": [0.021, 0.011, 0.100]},
@@ -118,7 +118,7 @@ def _inr_quality(
         "layer_stats": {
             "standin": {"weight_std": stds(net.weights), "bias_std": stds(net.biases)},
             "real": REAL_INR_STATS[reference],
-            "real_source": f"datasets.md §6.3 ({reference})",
+            "real_source": f"docs/datasets.md §6.3 ({reference})",
         },
     }
 
@@ -182,7 +182,7 @@ def _fit_inr_zoo(
 
 
 def _write_mnist_decoys(root: Path, zoo: Network) -> None:
-    """What the real archive holds besides the INRs (datasets.md §1.1 [3p]): AppleDouble junk,
+    """What the real archive holds besides the INRs (docs/datasets.md §1.1 [3p]): AppleDouble junk,
     a statistics file and a CIFAR INR folder whose name contains "train"."""
     junk = root / "__MACOSX" / "mnist_png_training_0_0" / "checkpoints"
     junk.mkdir(parents=True)

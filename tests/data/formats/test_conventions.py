@@ -158,7 +158,7 @@ def test_cnn_forward_batched_over_networks_matches_modules():
 
 
 def tf_row_by_hand(net):
-    """One zoo row, written element by element from the TF layout (datasets.md §4.3)."""
+    """One zoo row, written element by element from the TF layout (docs/datasets.md §4.3)."""
     row = np.zeros(4970, dtype=np.float32)
     w = [t.numpy() for t in net.weights]
     b = [t.numpy() for t in net.biases]

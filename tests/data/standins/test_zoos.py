@@ -198,7 +198,7 @@ def test_cnn_zoo_files_metrics_and_split(zoos, name, folder, split_name):
     # the report compares each hyperparameter and the final accuracy with the real zoo
     comparison = reports[name]["reference_comparison"]
     assert set(comparison["hyperparameters"]) == set(REAL_HYPERPARAMETERS)
-    assert comparison["final_test_accuracy"]["real"] == "unknown"  # not in datasets.md
+    assert comparison["final_test_accuracy"]["real"] == "unknown"  # not in docs/datasets.md
     assert comparison["final_test_accuracy"]["standin"]["max"] == pytest.approx(
         end["test_accuracy"].max(), abs=1e-3
     )
