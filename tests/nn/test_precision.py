@@ -114,10 +114,10 @@ def test_bf16_editing_preset_is_equivariant(name):
         q = [t.float() for t in random_scales(spec, g, "sign", (B,))]
         perms = random_permutations(spec, g, (B,))
 
-        def act(n: Network) -> Network:
+        def act(n: Network, q=q, perms=perms) -> Network:
             return permute_hidden(scale_hidden(n, q), perms)
 
-        def act_out(out):
+        def act_out(out, act=act):
             moved = act(Network(spec, out[0], out[1]))
             return moved.weights, moved.biases
 
