@@ -101,6 +101,7 @@ class ScaleGMN(nn.Module):
         self.edge_pe = (PositionalEncoding(topo.n_edge_types, d, multiplicative=not perm)
                         if c.edge_pe else None)
         self.sum_on_io = c.sum_on_io
+        self._checked_specs: set[NetworkSpec] = set()  # architectures whose types fit the PE tables
 
         opt = LayerOptions(
             d=d, symmetry=symmetry, tau=c.tau, layer_norm=c.layer_norm, mlp_dropout=mlp_dropout,
@@ -140,6 +141,12 @@ class ScaleGMN(nn.Module):
 
     def embed(self, g: FlatGraph):
         """Initial ``h (N, d)``, ``e (E, d)`` and node encodings ``P[type] (N, d)`` (or None)."""
+        if g.spec not in self._checked_specs:  # once per architecture (topology is host data)
+            topo = topology(g.spec)
+            for pe, n_types in ((self.node_pe, topo.n_node_types), (self.edge_pe, topo.n_edge_types)):
+                if pe is not None:
+                    pe.check(n_types)
+            self._checked_specs.add(g.spec)
         h = self.node_proj(g.node_value.unsqueeze(-1).to(self.node_proj.weight.dtype))
         if self.execution.lean and lean_active():
             # The projection and the gathered edge PE are (E, d) each; recomputing them
