@@ -77,8 +77,9 @@ class StreamedSplit:
         if rows.shape[0] and not np.array_equal(rows[: min(16, rows.shape[0])], np.arange(min(16, rows.shape[0]))):
             raise DataError(self.path, "the store's rows are not in network order; load it with load_split")
         self._y = root["y"]
-        mask = root["sign_mask"][...]
-        self.sign_mask_all = torch.from_numpy(mask) if mask.size and mask.any() != mask.all() else None
+        mask = root["sign_mask"]
+        odd = int(mask[...].sum()) if mask.shape[0] else 0  # bools: 1 byte a network, read once
+        self._mask = mask if 0 < odd < mask.shape[0] else None  # None: one activation
         self.attrs = {**dict(root.attrs), "path": str(self.path)}
         self.device = torch.device(device)
         self.block_networks = int(block_networks)
@@ -99,7 +100,7 @@ class StreamedSplit:
     def _read(self, lo: int, hi: int) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Rows ``lo:hi`` as host tensors (pinned on CUDA): per-layer weights and biases, then y."""
         pin = self.device.type == "cuda"
-        arrays = [*self._weights, *self._biases, self._y]
+        arrays = [*self._weights, *self._biases, *([] if self._mask is None else [self._mask]), self._y]
         out = [torch.from_numpy(np.ascontiguousarray(a[lo:hi])) for a in arrays]
         if pin:
             out = [t.pin_memory() for t in out]
@@ -107,9 +108,9 @@ class StreamedSplit:
 
     def _batch(self, tensors: list[torch.Tensor], y: torch.Tensor, rows: torch.Tensor, sel) -> WeightBatch:
         n = self._spec.n_layers
-        net = Network(self._spec, tuple(t[sel] for t in tensors[:n]), tuple(t[sel] for t in tensors[n:]))
+        net = Network(self._spec, tuple(t[sel] for t in tensors[:n]), tuple(t[sel] for t in tensors[n:2 * n]))
         y = y[sel]
-        mask = None if self.sign_mask_all is None else self.sign_mask_all[rows[sel].cpu()].to(self.device)
+        mask = tensors[2 * n][sel] if self._mask is not None else None
         return WeightBatch(net=net, y=y.long() if not y.is_floating_point() else y.float(),
                            sign_mask=mask, index=rows[sel])
 
@@ -123,7 +124,7 @@ class StreamedSplit:
         tensors = [t.to(self.device, non_blocking=True) for t in tensors]
         y = y.to(self.device, non_blocking=True)
         local = (idx - lo).to(self.device)
-        return self._batch(tensors, y, idx.to(self.device) if self.device.type != "cpu" else idx, local)
+        return self._batch(tensors, y, torch.arange(lo, hi, device=self.device), local)
 
     def _reader(self, blocks: list[tuple[int, int]], out: queue.Queue, stop: threading.Event) -> None:
         try:
