@@ -107,7 +107,7 @@ def test_streamed_get_and_open_split_pick_by_budget(tmp_path):
 def test_streamed_batches_arrive_on_cuda_from_pinned_blocks(tmp_path):
     path, _ = _store(tmp_path, 100)
     streamed = StreamedSplit(path, device="cuda", block_networks=32)
-    lo, hi, tensors, y = None, None, *streamed._read(0, 32)
+    tensors, _ = streamed._read(0, 32)
     assert all(t.is_pinned() for t in tensors)
     batches = list(streamed.batches(16, shuffle=True))
     assert all(b.net.weights[0].is_cuda for b in batches) and sum(b.size for b in batches) == 100
