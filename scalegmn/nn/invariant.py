@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scalegmn.nn.mlp import MLP
-from scalegmn.nn.precision import fp32, fp32_scope
+from scalegmn.nn.precision import autocasting, fp32, fp32_scope
 
 SYMMETRIES = ("sign", "scale", "hetero", "permutation")
 TAUS = ("abs", "sym")
@@ -68,6 +68,8 @@ class Tau(nn.Module):
 
     def scale_part(self, x: torch.Tensor) -> torch.Tensor:
         """τ for positive scaling, ``(R, k) -> (R, k)``: ``x / (‖x‖ + ε)`` (float32 under bf16)."""
+        if not autocasting(x):
+            return x / (torch.linalg.vector_norm(x, dim=-1, keepdim=True) + self.eps)
         with fp32_scope(x):
             x = fp32(x)
             return x / (torch.linalg.vector_norm(x, dim=-1, keepdim=True) + self.eps)

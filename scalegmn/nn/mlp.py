@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scalegmn.nn.precision import fp32, fp32_scope
+from scalegmn.nn.precision import autocasting, fp32, fp32_scope
 
 
 class MLP(nn.Module):
@@ -49,8 +49,10 @@ class MLP(nn.Module):
         """``LayerNorm?(z)``, ``(*, d_hid)`` (float32 under bf16 autocast)."""
         n = self.norm
         if isinstance(n, nn.LayerNorm):
-            with fp32_scope(z):
-                return F.layer_norm(fp32(z), n.normalized_shape, n.weight, n.bias, n.eps)
+            if autocasting(z):  # checked first: the hot path (no autocast) pays no context manager
+                with fp32_scope(z):
+                    return F.layer_norm(fp32(z), n.normalized_shape, n.weight, n.bias, n.eps)
+            return F.layer_norm(z, n.normalized_shape, n.weight, n.bias, n.eps)
         return z
 
     def activated(self, z: torch.Tensor) -> torch.Tensor:
