@@ -15,7 +15,9 @@
 - :mod:`~scalegmn.data.cache`: the zarr stores of each view, and the loader training reads
   them with (rule ``build_cache``);
 - :mod:`~scalegmn.data.split_protocol`: the ``Split`` protocol every consumer of networks reads
-  (training, prediction, tests), and ``MemorySplit`` for networks already in memory.
+  (training, prediction, tests), and ``MemorySplit`` for networks already in memory;
+- :mod:`~scalegmn.data.stream`: a store too large for memory (or the GPU) streamed block by
+  block by a background reader (pinned memory on CUDA).
 
 The Snakefile imports ``config`` and ``acquire`` when it is parsed, so this ``__init__`` imports
 no submodule (several import torch).
@@ -33,4 +35,5 @@ __all__ = [
     "splits",
     "standins",
     "network_set",
+    "stream",
 ]
