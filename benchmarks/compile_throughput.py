@@ -57,13 +57,14 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--override", default="{}")
     parser.add_argument("--memory", default="plain")
+    parser.add_argument("--modes", nargs="+", default=["eager", "compiled"], choices=["eager", "compiled"])
     args = parser.parse_args()
     preset, spec = get_preset(args.preset), preset_spec(args.preset)
     config = preset.model.override({"dropout": 0.0, **json.loads(args.override)})
     execution = ExecutionConfig(memory=args.memory)
     net = random_network(spec, (args.batch,), scale=0.1, dtype=torch.float32)
     batch = WeightBatch(net, y=torch.randint(0, preset_outputs(preset), (args.batch,))).to(args.device)
-    for mode in ("eager", "compiled"):
+    for mode in args.modes:
         torch.manual_seed(0)
         model = build_model(config, spec, task=preset.task, n_outputs=preset_outputs(preset),
                             execution=execution).to(args.device)
