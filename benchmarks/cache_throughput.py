@@ -72,7 +72,13 @@ def build(root: Path, work: Path, name: str, fmt: str, view: dict) -> tuple[floa
 
 
 def peak_rss_mb() -> float:
-    """This process's RSS high-water, MB."""
+    """This process's RSS high-water, MB: VmHWM of its own memory map where /proc has it
+    (ru_maxrss carries a parent's high-water over fork and exec)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -506,7 +506,10 @@ def _network_bytes(spec: NetworkSpec) -> int:
 
 def _block_size(spec: NetworkSpec, memory_mb: float) -> int:
     """Networks per block: a block lives about six times at once (window read, gathered block,
-    tensors, augmented copy, zarr's write buffers), in whole shards when the budget allows."""
+    tensors, augmented copy, zarr's write buffers), in whole shards when the budget allows. A
+    block under one shard (budgets under ~250 MB for CIFAR-10 INRs) makes zarr read and rewrite
+    the shard it lands in: slower, and the peak is at least one shard of every array (4,096
+    networks: 20 MB of CIFAR-10 INRs, 78 MB of Small CNN Zoo CNNs)."""
     per = _network_bytes(spec) * 6
     n = int(memory_mb * 2**20 / 2 // per)  # half the budget: the columns and Python hold the rest
     if n >= SHARD_NETWORKS:
