@@ -292,7 +292,8 @@ class CachedSplit:
     def get(self, indices: torch.Tensor | np.ndarray | list[int]) -> WeightBatch:
         """The networks at ``indices`` (rows of this split) as a WeightBatch on this split's device."""
         spec = self.spec
-        idx = torch.as_tensor(indices, dtype=torch.long, device=self.y.device)
+        # non-blocking: a split resident on the GPU gets its indices without a host wait
+        idx = torch.as_tensor(indices, dtype=torch.long).to(self.y.device, non_blocking=True)
         net = Network(spec, tuple(w[idx] for w in self.weights[0]), tuple(b[idx] for b in self.biases[0]))
         return WeightBatch(
             net=net,

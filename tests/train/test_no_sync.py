@@ -121,3 +121,38 @@ def test_cuda_training_step_does_not_synchronise(name, execution):
         torch.cuda.set_sync_debug_mode(0)
     check_losses(run, state)
     assert state.loss_count == 2
+
+
+def test_splits_stay_on_the_host_without_a_gpu(tmp_path):
+    from scalegmn.train.job import resident_device
+
+    assert resident_device(torch.device("cpu"), []) == torch.device("cpu")
+
+
+@pytest.mark.cuda
+def test_a_gpu_resident_split_trains_without_synchronising(tmp_path):
+    """Splits that fit stay on the GPU (train.job.resident_device); a step on them gathers the
+    batch there, indices copied non-blocking."""
+    import numpy as np
+
+    from scalegmn.data.cache import StoreContent, load_split, write_store
+    from scalegmn.train.job import resident_device
+
+    splits = make_splits("classification")
+    for name, split in splits.items():
+        n = split.size
+        write_store(tmp_path / f"{name}.zarr", StoreContent(
+            nets=[split.net], y=split.y.numpy(), activation=np.full(n, split.spec.hidden_activation),
+            source=np.array([f"n{i}" for i in range(n)]), table_row=np.arange(n)), {"n_classes": 4})
+    stores = [tmp_path / f"{name}.zarr" for name in splits]
+    dev = resident_device(torch.device("cuda"), stores)
+    assert dev.type == "cuda"
+    run, state = started_run("mnist_cls/scalegmn", ExecutionConfig(), device="cuda")
+    run.splits = {name: load_split(tmp_path / f"{name}.zarr", device=dev) for name in splits}
+    _train_step(run, state)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        _train_step(run, state)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
