@@ -252,7 +252,13 @@ def main(argv: list[str] | None = None) -> int:
                 rate = rates.get("bf16_gflops" if precision == "bf16" else "fp32_gflops")
                 for preset in args.presets:
                     for bs in batches:
-                        rec = model_figures(device, preset, bs, precision, mode, steps)
+                        try:
+                            rec = model_figures(device, preset, bs, precision, mode, steps)
+                        except torch.cuda.OutOfMemoryError:  # one configuration too big: say so, go on
+                            torch.cuda.empty_cache()
+                            emit({"what": "model", "preset": preset, "batch_size": bs, "precision": precision,
+                                  "memory_mode": mode, "error": "CUDA out of memory", **scaled})
+                            continue
                         rec["matmul_fraction"] = (
                             rec["train_networks_per_s"] * rec["flops_per_network"] / (rate * 1e9)
                             if rate else None)
