@@ -473,12 +473,16 @@ def _scale_cifar_inr(root: Path, counts: dict[str, int], gen: torch.Generator) -
 
 def _scale_cnn_zoo(root: Path, counts: dict[str, int], gen: torch.Generator, *, dataset: str,
                    split_name: str) -> int:
-    """weights.npy written block by block (a memory map), metrics of random configurations."""
+    """weights.npy written block by block, metrics of random configurations."""
     n_ck = len(CHECKPOINT_EPOCHS)
     n = counts["n_runs"] * n_ck
     spec = cnn_zoo_spec("relu")
-    with atomic_write(root / cnn_zoo.WEIGHTS_FILE) as tmp:
-        rows = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, cnn_zoo.N_PARAMS))
+    # Header, then the rows block by block through a file handle: a memory map would keep the
+    # whole 5.4 GB file resident (dirty pages count as RSS until written back).
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+              "shape": (n, cnn_zoo.N_PARAMS)}
+    with atomic_write(root / cnn_zoo.WEIGHTS_FILE) as tmp, open(tmp, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, header)
         for lo in range(0, n, SCALE_BLOCK):
             m = min(SCALE_BLOCK, n - lo)
             net = Network(spec,
@@ -486,9 +490,7 @@ def _scale_cnn_zoo(root: Path, counts: dict[str, int], gen: torch.Generator, *, 
                                 / float(np.prod(spec.weight_shape(i)[1:])) ** 0.5 for i in range(spec.n_layers)),
                           tuple(torch.randn(m, *spec.bias_shape(i), generator=gen) * 0.01
                                 for i in range(spec.n_layers)))
-            rows[lo: lo + m] = cnn_zoo.network_to_rows(net)
-        rows.flush()
-        del rows
+            fh.write(np.ascontiguousarray(cnn_zoo.network_to_rows(net), dtype=np.float32).tobytes())
     run = np.repeat(np.arange(counts["n_runs"]), n_ck)
     acts = np.where(torch.rand(counts["n_runs"], generator=gen).numpy() < 0.5, "relu", "tanh")
     metrics = pd.DataFrame({
