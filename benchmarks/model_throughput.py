@@ -39,13 +39,23 @@ ORIGINAL_FLOPS = {"mnist_cls/scalegmn": 9.257e9, "mnist_cls/scalegmn_bidir": 16.
 MMAP_THRESHOLD = "1048576"
 
 
-def mm_gflops(n: int = 4096, reps: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def sync(device: torch.device | str = "cpu") -> None:
+    """Wait for ``device``'s queued work (CUDA kernels run asynchronously; no-op on CPU)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def mm_gflops(n: int = 4096, reps: int = 5, *, device: str = "cpu", dtype: torch.dtype = torch.float32) -> float:
+    """Median ``torch.mm`` rate of n x n products, GFLOP/s (TF32 when its flag is on, on CUDA)."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
     a @ b  # warm-up
     times = []
     for _ in range(reps):
+        sync(device)
         t = time.perf_counter()
         a @ b
+        sync(device)
         times.append(time.perf_counter() - t)
     return 2 * n**3 / statistics.median(times) / 1e9
 
@@ -53,15 +63,24 @@ def mm_gflops(n: int = 4096, reps: int = 5) -> float:
 MODES = ("auto", "lean", "plain", "checkpoint")  # ExecutionConfig.memory
 
 
+def peak_memory_mb(device: torch.device | str) -> float:
+    """Peak memory so far: CUDA's allocator high-water (torch.cuda.reset_peak_memory_stats resets
+    it), else this process's RSS high-water."""
+    if torch.device(device).type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(preset_name: str, batch_size: int, mode: str, steps: int, micro_batch: int,
-          override: dict, execution_override: dict) -> dict:
+          override: dict, execution_override: dict, device: str = "cpu") -> dict:
+    """One configuration's figures (a fresh process per configuration on CPU: RSS high-water)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from scalegmn.execution import ExecutionConfig
     from scalegmn.models.catalogue import preset_outputs, preset_spec
     from scalegmn.models.metanetworks import as_flat_graph, build_model
     from scalegmn.models.presets import get_preset
-    from scalegmn.train.loop import optimizer_step
+    from scalegmn.train.loop import _batch_loss, optimizer_step
     from scalegmn.weightspace.batch import WeightBatch
     from scalegmn.weightspace.testing import random_network
 
@@ -71,11 +90,19 @@ def child(preset_name: str, batch_size: int, mode: str, steps: int, micro_batch:
     execution = ExecutionConfig().override(
         {**execution_override, "memory": mode, "micro_batch_size": micro_batch or None})
     model = build_model(config, spec, task=preset.task, n_outputs=preset_outputs(preset),
-                        execution=execution)
+                        execution=execution).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=preset.optim.lr,
                             weight_decay=preset.optim.weight_decay)
-    net = random_network(spec, (batch_size,), scale=0.1, dtype=torch.float32)
-    batch = WeightBatch(net, y=torch.randint(0, 10, (batch_size,)))
+    n_out = preset_outputs(preset)
+
+    def random_batch(size: int) -> WeightBatch:
+        # Targets of the preset's task; mixed activations (half odd) for the hetero symmetry.
+        y = (torch.randint(0, n_out, (size,)) if preset.task == "classification" else torch.rand(size))
+        mask = torch.arange(size) % 2 == 0 if config.symmetry == "hetero" else None
+        net = random_network(spec, (size,), scale=0.1, dtype=torch.float32)
+        return WeightBatch(net, y=y, sign_mask=mask).to(device)
+
+    batch = random_batch(batch_size)
     lean_used = bool(model.use_lean(as_flat_graph(batch, config.input_node_value)))
 
     def step() -> None:
@@ -84,7 +111,7 @@ def child(preset_name: str, batch_size: int, mode: str, steps: int, micro_batch:
             model,
             opt,
             batch,
-            lambda part: torch.nn.functional.cross_entropy(model(part), part.y),
+            lambda part: _batch_loss(model, part, preset.task, None)[0],  # the training loss
             clip_grad_norm=10.0,
             execution=execution,
         )
@@ -93,22 +120,25 @@ def child(preset_name: str, batch_size: int, mode: str, steps: int, micro_batch:
     step()  # warm-up
     times = []
     for _ in range(steps):
+        sync(device)
         t = time.perf_counter()
         step()
+        sync(device)
         times.append(time.perf_counter() - t)
     model.eval()
     infer = []
     with torch.no_grad():
         for _ in range(steps):
+            sync(device)
             t = time.perf_counter()
             model(batch)
+            sync(device)
             infer.append(time.perf_counter() - t)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_memory_mb(device)
     # FLOPs per network do not depend on the batch size; count them last, on a small batch,
     # because the counting mode itself holds memory.
     model.train()
-    batch = WeightBatch(random_network(spec, (4,), scale=0.1, dtype=torch.float32),
-                        y=torch.randint(0, 10, (4,)))
+    batch = random_batch(4)
     with FlopCounterMode(display=False) as counter:
         step()
     flops = counter.get_total_flops() / 4
@@ -125,6 +155,8 @@ def child(preset_name: str, batch_size: int, mode: str, steps: int, micro_batch:
         "peak_mem_mb": peak_mb,
         "flops_per_network": flops,
         "threads": torch.get_num_threads(),
+        "precision": execution.precision,
+        "device": str(device),
     }
 
 
@@ -147,15 +179,17 @@ def main() -> int:
                         help='execution settings (config.yaml\'s execution: section) as JSON, e.g. '
                              '\'{"lean_min_mb": 512}\'; --modes and --micro-batch set memory and '
                              'micro_batch_size')
+    parser.add_argument("--device", default="cpu", help="cpu | cuda (benchmarks/gpu_check.py runs CUDA)")
     parser.add_argument("--child", nargs=3, metavar=("PRESET", "BATCH", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         name, bs, mode = args.child
         print(json.dumps(child(name, int(bs), mode, args.steps, args.micro_batch,
-                               json.loads(args.override), json.loads(args.execution))), flush=True)
+                               json.loads(args.override), json.loads(args.execution), args.device)),
+              flush=True)
         return 0
 
-    rate = mm_gflops()
+    rate = mm_gflops(device=args.device)
     env = dict(os.environ)
     if not args.default_malloc:
         env["MALLOC_MMAP_THRESHOLD_"] = MMAP_THRESHOLD
@@ -164,13 +198,15 @@ def main() -> int:
     for name, bs, mode in configs:
         proc = subprocess.run(
             [sys.executable, __file__, "--steps", str(args.steps), "--micro-batch", str(args.micro_batch),
-             "--override", args.override, "--execution", args.execution, "--child", name, str(bs), mode],
+             "--override", args.override, "--execution", args.execution, "--device", args.device,
+             "--child", name, str(bs), mode],
             env=env, capture_output=True, text=True, check=True,
         )
         record = json.loads(proc.stdout.strip().splitlines()[-1])
         record["mm_gflops"] = rate
+        original = ORIGINAL_FLOPS.get(name)  # the original's FLOPs: known for these presets only
         record["effective_ceiling_fraction"] = (
-            record["train_networks_per_s"] * ORIGINAL_FLOPS[name] / (rate * 1e9)
+            None if original is None else record["train_networks_per_s"] * original / (rate * 1e9)
         )
         record["malloc_mmap_threshold"] = env.get("MALLOC_MMAP_THRESHOLD_", "default")
         print(json.dumps(record, sort_keys=True), flush=True)

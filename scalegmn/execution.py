@@ -23,6 +23,12 @@ Memory modes (``memory``), from most to least activation memory per training ste
 
 ``micro_batch_size`` is independent of the mode: the training step accumulates gradients over
 micro-batches (the same step, one micro-batch's memory).
+
+Precision (``precision``; the ``training.precision`` of issue 12 lives here, the one home of how
+a model runs): ``float32`` | ``float64`` | ``tf32`` | ``bf16``, see :mod:`scalegmn.nn.precision`.
+``deterministic`` sets ``torch.use_deterministic_algorithms`` when the model is built: on CUDA
+the message sums (``index_add_``) then take a sorted, slower path (bit-identical reruns); off,
+CUDA's atomic adds make reruns differ in the last bits. CPU results are deterministic either way.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from dataclasses import dataclass
 from scalegmn import schema
 from scalegmn.schema import setting
 
-PRECISIONS = ("float32", "float64")
+PRECISIONS = ("float32", "float64", "tf32", "bf16")
 MEMORY_MODES = ("auto", "lean", "plain", "checkpoint")
 
 
@@ -45,8 +51,16 @@ class ExecutionConfig(schema.Section):
 
     _section = "execution"
 
-    precision: str = setting("float32", choices=PRECISIONS,
-                             doc="dtype of the model's parameters and computation: float32 | float64")
+    precision: str = setting(
+        "float32", choices=PRECISIONS,
+        doc="the model's computation: float32 | float64 (parameters and computation in that dtype) | "
+        "tf32 (float32 parameters, TF32 matmuls on CUDA; float32 on CPU) | bf16 (float32 parameters, "
+        "bfloat16 autocast; LayerNorm, |x|, x/||x||, e/||e||^2 and the lean blocks in float32); "
+        "the issue's training.precision")
+    deterministic: bool = setting(
+        False, doc="torch.use_deterministic_algorithms: on CUDA index_add_ (every message sum) takes "
+        "a slower sorted path and cuBLAS a fixed workspace, for bit-identical reruns; CPU kernels are "
+        "deterministic either way (no cost there)")
     memory: str = setting(
         "auto", choices=MEMORY_MODES,
         doc="training memory policy: auto (lean above lean_min_mb, else plain) | lean (scalegmn.nn.lean: "

@@ -42,3 +42,13 @@ def lean_calls(monkeypatch):
 
         monkeypatch.setattr(fn, "forward", staticmethod(counted))
     return calls
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` run only where CUDA is present (skipped, with the reason, elsewhere)."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)

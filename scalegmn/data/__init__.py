@@ -15,7 +15,9 @@
 - :mod:`~scalegmn.data.cache`: the zarr stores of each view, and the loader training reads
   them with (rule ``build_cache``);
 - :mod:`~scalegmn.data.split_protocol`: the ``Split`` protocol every consumer of networks reads
-  (training, prediction, tests), and ``MemorySplit`` for networks already in memory.
+  (training, prediction, tests), and ``MemorySplit`` for networks already in memory;
+- :mod:`~scalegmn.data.stream`: a store too large for memory (or the GPU) streamed block by
+  block by a background reader (pinned memory on CUDA).
 
 - :mod:`~scalegmn.data.api`: the Python data API, ``load_split``, ``to_pyg`` and ``weights``
   (docs/usage.md, "Data API").
@@ -51,4 +53,5 @@ __all__ = [
     "splits",
     "standins",
     "network_set",
+    "stream",
 ]

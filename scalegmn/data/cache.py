@@ -24,7 +24,16 @@ Per-architecture groups make mixed layouts possible. Arrays are sharded: chunks 
 measured on the stand-in stores: benchmarks/cache_throughput.py). Stores are written to ``<path>.tmp`` and renamed.
 
 Training never reads per sample from zarr: :func:`load_split` reads whole arrays once into
-memory (optionally onto the GPU) and indexes tensors from then on.
+memory (optionally onto the GPU) and indexes tensors from then on; a split too large for that
+is streamed by :class:`scalegmn.data.stream.StreamedSplit`.
+
+Bounded memory (``memory_mb`` of :func:`build_view_stores`, default :data:`BUILD_MEMORY_MB`): a
+dataset whose canonical table fits a third of the budget is built in memory (one read of the
+table); a larger one (the real CIFAR-10 INR set with 20 augmentation copies: ~1M networks) block
+by block: each block of a split's rows is read from the table (in windows of rows, so scattered
+rows never pull the whole table), augmented and written into the store's shards. Both give the
+same store, except that symmetry copies of a streamed build are drawn per block (valid copies,
+other random draws).
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 import torch
 import zarr
@@ -45,7 +55,7 @@ import zarr
 from scalegmn import __version__
 from scalegmn.atomic import atomic_directory
 from scalegmn.data.augment import symmetry_copies, symmetry_copies_mixed
-from scalegmn.data.network_set import read_network_set
+from scalegmn.data.network_set import network_set_spec, read_network_set
 from scalegmn.data.split_protocol import ArchitectureBatchSampler
 from scalegmn.data.splits import read_splits
 from scalegmn.errors import DataError
@@ -59,6 +69,8 @@ STORE_FORMAT = "scalegmn-graph-cache"
 STORE_VERSION = 2
 CHUNK_NETWORKS = 64
 SHARD_NETWORKS = 4096
+#: Default peak-memory budget of a store build, MB (see the module docstring).
+BUILD_MEMORY_MB = 1024.0
 
 
 @dataclass
@@ -89,23 +101,29 @@ def _create(group: zarr.Group, name: str, data: np.ndarray, description: str, pe
         if data.size:
             arr[...] = data.astype(str)
         return
-    rest = data.shape[1:]
-    length = max(1, data.shape[0]) if data.ndim else 1
+    arr = _create_empty(group, name, data.shape, data.dtype, description, per_net)
+    if data.size:
+        arr[...] = data
+
+
+def _create_empty(group: zarr.Group, name: str, shape: tuple[int, ...], dtype, description: str,
+                  per_net: int = 1) -> zarr.Array:
+    """The sharded numeric array of :func:`_create`, unfilled (written block by block)."""
+    rest = tuple(shape[1:])
+    length = max(1, shape[0]) if len(shape) else 1
     # Chunks of 64 networks, shards of 4096, but never bigger than the array: a partial chunk
     # is stored padded to full size.
     chunk0 = max(1, min(CHUNK_NETWORKS * per_net, length))
     shard0 = min(chunk0 * (SHARD_NETWORKS // CHUNK_NETWORKS), -(-length // chunk0) * chunk0)
-    arr = group.create_array(
+    return group.create_array(
         name,
-        shape=data.shape,
-        dtype=data.dtype,
+        shape=tuple(shape),
+        dtype=dtype,
         chunks=(chunk0, *rest),
         shards=(shard0, *rest),
         compressors=None,
         attributes={"description": description},
     )
-    if data.size:
-        arr[...] = data
 
 
 def _write_blocks(group: zarr.Group, spec: NetworkSpec, nets: list[Network], rows: np.ndarray) -> None:
@@ -145,17 +163,7 @@ def write_store(path: str | Path, content: StoreContent, attrs: dict[str, Any]) 
                 specs.append(net.spec.key())
             arch_ids += [specs.index(net.spec.key())] * int(net.batch_shape[0])
         arch_ids_np = np.asarray(arch_ids, dtype=np.int32)
-        _create(root, "arch_id", arch_ids_np, "architecture of each network (arch/<id>)")
-        _create(root, "y", content.y, "class label (int64) or regression target (float32)")
-        _create(root, "activation", content.activation, "hidden activation of each network")
-        odd = np.array([is_odd(a) for a in content.activation.astype(str)], dtype=bool)
-        _create(root, "sign_mask", odd, "True where the hidden activation is odd (sign symmetry)")
-        _create(root, "source", content.source, "where each network came from (file or weights.npy#row)")
-        _create(root, "table_row", np.asarray(content.table_row, dtype=np.int64),
-                "row in the dataset's weight table (canonical.h5); -1 never")
-        if content.images is not None:
-            _create(root, "images", content.images.astype(np.uint8),
-                    "original 28x28 uint8 image each INR was fit to (INR editing)")
+        _write_columns(root, arch_ids_np, content)
         arch = root.create_group("arch", attributes={"description": "graph blocks and topology per architecture"})
         for a, key in enumerate(specs):
             spec = NetworkSpec.from_dict(json.loads(key))
@@ -164,17 +172,75 @@ def write_store(path: str | Path, content: StoreContent, attrs: dict[str, Any]) 
             _write_blocks(g, spec, [n.to(torch.float32) for n in content.nets if n.spec.key() == key],
                           np.flatnonzero(arch_ids_np == a))
             _write_topology(g, spec)
-        root.attrs.update({
-            "format": STORE_FORMAT,
-            "format_version": STORE_VERSION,
-            "n_networks": content.size,
-            "n_architectures": len(specs),
-            "input_node_value": 0.0,
-            "package_version": __version__,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            **attrs,
-        })
+        _write_attrs(root, content.size, len(specs), attrs)
     logger.info("wrote %d networks to %s in %.2f s", content.size, path, time.monotonic() - t0)
+    return path
+
+
+def _write_columns(root: zarr.Group, arch_ids: np.ndarray, content: StoreContent) -> None:
+    """The per-row arrays of a store (``content.nets`` unused)."""
+    _create(root, "arch_id", arch_ids, "architecture of each network (arch/<id>)")
+    _create(root, "y", content.y, "class label (int64) or regression target (float32)")
+    _create(root, "activation", content.activation, "hidden activation of each network")
+    odd = np.array([is_odd(a) for a in content.activation.astype(str)], dtype=bool)
+    _create(root, "sign_mask", odd, "True where the hidden activation is odd (sign symmetry)")
+    _create(root, "source", content.source, "where each network came from (file or weights.npy#row)")
+    _create(root, "table_row", np.asarray(content.table_row, dtype=np.int64),
+            "row in the dataset's weight table (canonical.h5); -1 never")
+    if content.images is not None:
+        _create(root, "images", content.images.astype(np.uint8),
+                "original 28x28 uint8 image each INR was fit to (INR editing)")
+
+
+def _write_attrs(root: zarr.Group, n: int, n_arch: int, attrs: dict[str, Any]) -> None:
+    root.attrs.update({
+        "format": STORE_FORMAT,
+        "format_version": STORE_VERSION,
+        "n_networks": n,
+        "n_architectures": n_arch,
+        "input_node_value": 0.0,
+        "package_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **attrs,
+    })
+
+
+def write_store_blocks(path: str | Path, spec: NetworkSpec, content: StoreContent,
+                       blocks: Iterator[tuple[int, Network]], attrs: dict[str, Any]) -> Path:
+    """A store of one architecture written block by block: ``content`` holds the per-row columns
+    (``content.nets`` empty), ``blocks`` yields ``(first row, networks)`` covering every row in
+    order. Peak memory: one block (plus the columns)."""
+    path = Path(path)
+    t0 = time.monotonic()
+    n = int(np.asarray(content.y).shape[0])
+    with atomic_directory(path) as tmp:
+        root = zarr.open_group(tmp, mode="w", zarr_format=3)
+        _write_columns(root, np.zeros(n, dtype=np.int32), content)
+        arch = root.create_group("arch", attributes={"description": "graph blocks and topology per architecture"})
+        g = arch.create_group("0", attributes={"spec": json.loads(spec.key()),
+                                               "description": f"layout {list(spec.layout)}"})
+        _create(g, "rows", np.arange(n, dtype=np.int64), "store row of each network of this architecture")
+        arrays = []
+        for layer in range(spec.n_layers):
+            arrays.append(_create_empty(
+                g, f"weight_{layer}", (n, *spec.weight_shape(layer)), np.float32,
+                f"edge block of layer {layer}: the weight of edge j -> i at [n, i, j] (PyTorch order)"))
+            arrays.append(_create_empty(g, f"bias_{layer}", (n, *spec.bias_shape(layer)), np.float32,
+                                        f"node block of layer {layer + 1}: the bias of each neuron"))
+        done = 0
+        for lo, net in blocks:
+            if lo != done:
+                raise ValueError(f"blocks out of order: row {lo}, expected {done}")
+            hi = lo + int(net.batch_shape[0])
+            for layer in range(spec.n_layers):
+                arrays[2 * layer][lo:hi] = net.weights[layer].to(torch.float32).numpy()
+                arrays[2 * layer + 1][lo:hi] = net.biases[layer].to(torch.float32).numpy()
+            done = hi
+        if done != n:
+            raise ValueError(f"blocks cover {done} of {n} rows")
+        _write_topology(g, spec)
+        _write_attrs(root, n, 1, attrs)
+    logger.info("wrote %d networks to %s block by block in %.2f s", n, path, time.monotonic() - t0)
     return path
 
 
@@ -232,7 +298,8 @@ class CachedSplit(torch.utils.data.Dataset):
 
     def get(self, indices: torch.Tensor | np.ndarray | list[int]) -> WeightBatch:
         """The networks at ``indices`` (rows of this split, all of one architecture) as a WeightBatch on this split's device."""
-        idx = torch.as_tensor(indices, dtype=torch.long, device=self.y.device)
+        # non-blocking: a split resident on the GPU gets its indices without a host wait
+        idx = torch.as_tensor(indices, dtype=torch.long).to(self.y.device, non_blocking=True)
         if len(self.specs) == 1:
             arch, pos = 0, idx
         else:
@@ -373,15 +440,9 @@ def _is_regression(table) -> bool:
     return table.attrs.get("format") == "cnn_zoo" or table.attrs.get("task_kind") == "regression"
 
 
-def view_content(table, splits: dict, view: dict, split: str) -> tuple[StoreContent, dict]:
-    """Select, filter and augment the networks of one split of a view.
-
-    Args:
-        table: the dataset's canonical :class:`~scalegmn.data.network_set.NetworkSet`.
-        splits: the dataset's split JSON.
-        view: ViewConfig fields (``activation``, ``aug_copies``, ``symmetry_copies``, ``seed``).
-        split: train, val or test. Augmentation touches TRAIN only.
-    """
+def view_rows(table, splits: dict, view: dict, split: str) -> tuple[np.ndarray, dict]:
+    """The table rows of one split of a view (augmentation rows of TRAIN appended, activation
+    filter applied), and the counts for the store's attributes. ``table`` may hold no arrays."""
     rows = np.asarray(splits[split], dtype=np.int64)
     info: dict[str, Any] = {"split_rows": int(rows.size)}
     if split == "train" and view.get("aug_copies"):
@@ -398,56 +459,168 @@ def view_content(table, splits: dict, view: dict, split: str) -> tuple[StoreCont
     wanted = view.get("activation")
     if wanted in ("relu", "tanh"):
         rows = rows[act[rows] == wanted]
-    net = table.network(rows)
-    acts = act[rows]
-    if wanted in ("relu", "tanh"):
-        net = net.replace(spec=net.spec.with_activation(wanted))
-    labels = table.columns["label"][rows]
+    return rows, info
+
+
+def _columns(table, rows: np.ndarray, view: dict, split: str, info: dict) -> StoreContent:
+    """The per-row columns of a view's split (no networks), symmetry copies included."""
+    acts = table.columns["activation"].astype(str)[rows]
     if _is_regression(table):
         y = table.columns["target"][rows].astype(np.float32)  # test accuracy in [0, 1]
     else:
-        y = labels.astype(np.int64)
+        y = table.columns["label"][rows].astype(np.int64)
     source = table.columns["source"][rows].astype(str)
     images = table.extras["images"][rows] if "images" in table.extras else None
     table_row = rows
     k = int(view.get("symmetry_copies") or 0)
-    nets = [net]
     if split == "train" and k:
-        if len(set(acts.tolist())) > 1:
-            aug = symmetry_copies_mixed(net, acts, k, seed=int(view.get("seed", 0)))
-        else:
-            aug = symmetry_copies(net, k, seed=int(view.get("seed", 0)))
-        nets = [Network(net.spec, tuple(torch.cat([a, b]) for a, b in zip(net.weights, aug.weights, strict=True)),
-                        tuple(torch.cat([a, b]) for a, b in zip(net.biases, aug.biases, strict=True)))]
         y = np.concatenate([y] + [y] * k)
         acts = np.concatenate([acts] + [acts] * k)
         source = np.concatenate([source] + [np.char.add(source, f"#sym{c + 1}") for c in range(k)])
         images = None if images is None else np.concatenate([images] * (k + 1))
         table_row = np.concatenate([rows] * (k + 1))
         info["symmetry_rows"] = int(rows.size * k)
-    content = StoreContent(nets=nets, y=y, activation=acts, source=source, table_row=table_row, images=images)
+    return StoreContent(nets=[], y=y, activation=acts, source=source, table_row=table_row, images=images)
+
+
+def _symmetry_copies(net: Network, acts: np.ndarray, k: int, seed: int) -> Network:
+    if len(set(acts.tolist())) > 1:
+        return symmetry_copies_mixed(net, acts, k, seed=seed)
+    return symmetry_copies(net, k, seed=seed)
+
+
+def view_content(table, splits: dict, view: dict, split: str) -> tuple[StoreContent, dict]:
+    """Select, filter and augment the networks of one split of a view.
+
+    Args:
+        table: the dataset's canonical :class:`~scalegmn.data.network_set.NetworkSet`.
+        splits: the dataset's split JSON.
+        view: ViewConfig fields (``activation``, ``aug_copies``, ``symmetry_copies``, ``seed``).
+        split: train, val or test. Augmentation touches TRAIN only.
+    """
+    rows, info = view_rows(table, splits, view, split)
+    content = _columns(table, rows, view, split, info)
+    net = table.network(rows)
+    wanted = view.get("activation")
+    if wanted in ("relu", "tanh"):
+        net = net.replace(spec=net.spec.with_activation(wanted))
+    k = int(view.get("symmetry_copies") or 0)
+    nets = [net]
+    if split == "train" and k:
+        acts = table.columns["activation"].astype(str)[rows]
+        aug = _symmetry_copies(net, acts, k, int(view.get("seed", 0)))
+        nets = [Network(net.spec, tuple(torch.cat([a, b]) for a, b in zip(net.weights, aug.weights, strict=True)),
+                        tuple(torch.cat([a, b]) for a, b in zip(net.biases, aug.biases, strict=True)))]
+    content.nets = nets
     return content, info
 
 
 def build_cache(table_path: str | Path, splits_path: str | Path, out: str | Path, *,
-                view: dict, split: str, provenance: dict[str, Any]) -> dict:
+                view: dict, split: str, provenance: dict[str, Any],
+                memory_mb: float = BUILD_MEMORY_MB) -> dict:
     """Build the store of one (view, split) from the canonical table; returns its attributes."""
-    return build_view_stores(table_path, splits_path, {split: out}, view=view, provenance=provenance)[split]
+    return build_view_stores(table_path, splits_path, {split: out}, view=view, provenance=provenance,
+                             memory_mb=memory_mb)[split]
 
 
 def build_view_stores(table_path: str | Path, splits_path: str | Path, outs: dict[str, str | Path], *,
-                      view: dict, provenance: dict[str, Any]) -> dict[str, dict]:
-    """Build the stores of every split in ``outs`` (split -> path), reading the table once."""
-    table, splits = read_network_set(table_path), read_splits(splits_path)
-    return {split: _build_split(table, splits, out, view=view, split=split, provenance=provenance)
+                      view: dict, provenance: dict[str, Any],
+                      memory_mb: float = BUILD_MEMORY_MB) -> dict[str, dict]:
+    """Build the stores of every split in ``outs`` (split -> path) within about ``memory_mb`` MB:
+    in memory, reading the table once, when the table fits a third of it; else block by block
+    (module docstring)."""
+    splits = read_splits(splits_path)
+    spec = network_set_spec(table_path)
+    meta = read_network_set(table_path, arrays=False)
+    table_mb = meta.size * _network_bytes(spec) / 2**20
+    if 3 * table_mb <= memory_mb:
+        table = read_network_set(table_path)
+        return {split: _build_split(table, splits, out, view=view, split=split, provenance=provenance)
+                for split, out in outs.items()}
+    logger.info("table of %.0f MB over a third of the %.0f MB budget: building block by block", table_mb, memory_mb)
+    return {split: _build_split_streamed(table_path, meta, spec, splits, out, view=view, split=split,
+                                         provenance=provenance, memory_mb=memory_mb)
             for split, out in outs.items()}
+
+
+def _network_bytes(spec: NetworkSpec) -> int:
+    return 4 * sum(int(np.prod(spec.weight_shape(i))) + int(np.prod(spec.bias_shape(i)))
+                   for i in range(spec.n_layers))
+
+
+def _block_size(spec: NetworkSpec, memory_mb: float) -> int:
+    """Networks per block: a block lives about six times at once (window read, gathered block,
+    tensors, augmented copy, zarr's write buffers), in whole shards when the budget allows. A
+    block under one shard (budgets under ~250 MB for CIFAR-10 INRs) makes zarr read and rewrite
+    the shard it lands in: slower, and the peak is at least one shard of every array (4,096
+    networks: 20 MB of CIFAR-10 INRs, 78 MB of Small CNN Zoo CNNs)."""
+    per = _network_bytes(spec) * 6
+    n = int(memory_mb * 2**20 / 2 // per)  # half the budget: the columns and Python hold the rest
+    if n >= SHARD_NETWORKS:
+        return n // SHARD_NETWORKS * SHARD_NETWORKS
+    return max(CHUNK_NETWORKS, n // CHUNK_NETWORKS * CHUNK_NETWORKS)
+
+
+def _table_blocks(table_path: str | Path, spec: NetworkSpec, rows: np.ndarray, block: int
+                  ) -> Iterator[tuple[int, Network]]:
+    """``(offset, networks at rows[offset:offset + block])`` from the table, block by block; each
+    block read in windows of ``block`` consecutive table rows (scattered rows never read more)."""
+    with h5py.File(table_path, "r") as f:
+        sets = [(f["weights"][str(i)], f["biases"][str(i)]) for i in range(spec.n_layers)]
+        for lo in range(0, len(rows), block):
+            r = rows[lo: lo + block]
+            order = np.argsort(r, kind="stable")
+            sr = r[order]
+            outs = [(np.empty((len(r), *w.shape[1:]), np.float32), np.empty((len(r), *b.shape[1:]), np.float32))
+                    for w, b in sets]
+            i = 0
+            while i < len(sr):
+                a = int(sr[i])
+                j = int(np.searchsorted(sr, a + block))
+                take = sr[i:j] - a
+                for (w, b), (ow, ob) in zip(sets, outs, strict=True):
+                    ow[order[i:j]] = w[a: int(sr[j - 1]) + 1][take]
+                    ob[order[i:j]] = b[a: int(sr[j - 1]) + 1][take]
+                i = j
+            yield lo, Network(spec, tuple(torch.from_numpy(w) for w, _ in outs),
+                              tuple(torch.from_numpy(b) for _, b in outs))
+
+
+def _build_split_streamed(table_path, meta, spec: NetworkSpec, splits: dict, out: str | Path, *,
+                          view: dict, split: str, provenance: dict[str, Any], memory_mb: float) -> dict:
+    rows, info = view_rows(meta, splits, view, split)
+    content = _columns(meta, rows, view, split, info)
+    wanted = view.get("activation")
+    store_spec = spec.with_activation(wanted) if wanted in ("relu", "tanh") else spec
+    k = int(view.get("symmetry_copies") or 0) if split == "train" else 0
+    block = _block_size(store_spec, memory_mb * (1 if not k else 0.5))
+    acts = meta.columns["activation"].astype(str)[rows]
+    seed = int(view.get("seed", 0))
+
+    def blocks() -> Iterator[tuple[int, Network]]:
+        n = len(rows)
+        for copy in range(k + 1):
+            for b, (lo, net) in enumerate(_table_blocks(table_path, spec, rows, block)):
+                net = net.replace(spec=store_spec)
+                if copy:  # copy-major, as view_content; random draws per block (module docstring)
+                    net = _symmetry_copies(net, acts[lo: lo + block], 1, seed + 7919 * (copy * n + b))
+                yield copy * n + lo, net
+
+    write_store_blocks(out, store_spec, content, blocks(), _store_attrs(meta, view, split, provenance, info))
+    return _store_attrs(meta, view, split, provenance, info)
 
 
 def _build_split(table, splits: dict, out: str | Path, *, view: dict, split: str,
                  provenance: dict[str, Any]) -> dict:
     content, info = view_content(table, splits, view, split)
+    attrs = _store_attrs(table, view, split, provenance, info)
+    write_store(out, content, attrs)
+    return attrs
+
+
+def _store_attrs(table, view: dict, split: str, provenance: dict[str, Any], info: dict) -> dict:
     labels = table.columns["label"]
-    attrs = {
+    return {
         **provenance,
         "view": view.get("name"),
         "dataset": view.get("dataset"),
@@ -461,5 +634,3 @@ def _build_split(table, splits: dict, out: str | Path, *, view: dict, split: str
         "n_classes": None if _is_regression(table) else int(labels.max()) + 1,
         "counts": info,
     }
-    write_store(out, content, attrs)
-    return attrs

@@ -63,7 +63,7 @@ DEFAULT_URLS: dict[str, tuple[str, ...]] = {
 
 ARCHIVES = ("auto", "zip", "tar", "tar.gz", "tar.xz")
 BAD_FILE_POLICIES = ("error", "skip")
-STANDIN_SIZES = ("tiny", "small", "default")
+STANDIN_SIZES = ("tiny", "small", "default", "scale")
 
 
 def _urls_problem(url: str) -> str | None:

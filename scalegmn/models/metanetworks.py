@@ -34,6 +34,7 @@ from scalegmn.nn.input_scale import LayerScale
 from scalegmn.nn.layers import GMNLayer, LayerOptions, ScaleGMNLayer
 from scalegmn.nn.lean import lean_active, lean_scope, plain_activation_mb
 from scalegmn.nn.positional import PositionalEncoding
+from scalegmn.nn.precision import apply_backend_flags, fp32, fp32_scope, precision_scope
 from scalegmn.nn.readout import (
     BidirLastLayerReadout,
     DeepSetReadout,
@@ -49,7 +50,10 @@ from scalegmn.weightspace.network import NetworkSpec, scale_kind
 log = logging.getLogger(__name__)
 
 #: The torch dtype of each :data:`~scalegmn.execution.PRECISIONS` name.
-DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
+#: The parameters' dtype of each precision: tf32 and bf16 keep float32 parameters (TF32 matmuls
+#: and bfloat16 autocast are scopes and flags: :mod:`scalegmn.nn.precision`).
+DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64,
+                                  "tf32": torch.float32, "bf16": torch.float32}
 
 
 def as_flat_graph(batch: WeightBatch | FlatGraph, input_value: float) -> FlatGraph:
@@ -97,6 +101,7 @@ class ScaleGMN(nn.Module):
         self.edge_pe = (PositionalEncoding(topo.n_edge_types, d, multiplicative=not perm)
                         if c.edge_pe else None)
         self.sum_on_io = c.sum_on_io
+        self._checked_specs: set[NetworkSpec] = set()  # architectures whose types fit the PE tables
 
         opt = LayerOptions(
             d=d, symmetry=symmetry, tau=c.tau, layer_norm=c.layer_norm, mlp_dropout=mlp_dropout,
@@ -136,6 +141,12 @@ class ScaleGMN(nn.Module):
 
     def embed(self, g: FlatGraph):
         """Initial ``h (N, d)``, ``e (E, d)`` and node encodings ``P[type] (N, d)`` (or None)."""
+        if g.spec not in self._checked_specs:  # once per architecture (topology is host data)
+            topo = topology(g.spec)
+            for pe, n_types in ((self.node_pe, topo.n_node_types), (self.edge_pe, topo.n_edge_types)):
+                if pe is not None:
+                    pe.check(n_types)
+            self._checked_specs.add(g.spec)
         h = self.node_proj(g.node_value.unsqueeze(-1).to(self.node_proj.weight.dtype))
         if self.execution.lean and lean_active():
             # The projection and the gathered edge PE are (E, d) each; recomputing them
@@ -157,7 +168,12 @@ class ScaleGMN(nn.Module):
     def forward(self, batch):
         """``(G, n_outputs)`` for invariant tasks; per-layer ``(ΔW, Δb)`` (equivariant) for editing."""
         batch = self.input_scale(batch)
-        out = self._forward_scaled(batch)
+        precision = self.execution.precision
+        with precision_scope(precision, self.node_proj.weight.device.type):
+            out = self._forward_scaled(batch)
+        if precision == "bf16":  # losses and edits in float32, whatever autocast produced
+            out = (tuple(tuple(t.float() for t in ts) for ts in out) if self.equivariant
+                   else out.float())
         return self.input_scale.unscale(*out) if self.equivariant else out
 
     def _forward_scaled(self, batch):
@@ -196,9 +212,11 @@ class ScaleGMN(nn.Module):
         for layer, skip, has_skip in zip(self.layers, self.skips, self.has_skip, strict=True):
             h_new, e, bw = layer(g, h, e, bw, pe, node_odd, edge_odd)
             h = self.dropout(skip(h) + h_new if has_skip else h_new)
-        if self.equivariant:
-            return self.head(h, e, g)
-        return self.head(h, g)
+        # The head in float32 under bf16 (small: G or E rows): outputs keep float32 resolution.
+        with fp32_scope(h):
+            if self.equivariant:
+                return self.head(fp32(h), fp32(e), g)
+            return self.head(fp32(h), g)
 
 
 def _split_batch(batch: WeightBatch, size: int) -> list[WeightBatch]:
@@ -241,6 +259,7 @@ def build_model(config: ModelConfig, spec: NetworkSpec, *, task: str, n_outputs:
     else:
         model = ScaleGMN(config, spec, task=task, n_outputs=n_outputs, execution=execution)
     model.to(DTYPES[execution.precision])
+    apply_backend_flags(execution.precision, execution.deterministic)
     log.debug("built %s %s model: %d parameters", config.kind, config.direction, count_parameters(model))
     return model
 

@@ -28,6 +28,7 @@ from scalegmn.nn.lean import (
     scale_eq_hidden,
 )
 from scalegmn.nn.mlp import MLP
+from scalegmn.nn.precision import fp32, fp32_scope
 
 
 class ScaleEq(nn.Module):
@@ -182,9 +183,11 @@ def inverse_edge(e: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
     An edge whose ``‖e‖²`` is below ``sqrt(finfo.tiny)`` (float32: ``‖e‖ < 3e-10``; float64:
     ``‖e‖ < 1e-77``) is numerically zero and maps to 0, like a zero edge: its inverse would
     overflow the LayerNorms after it (real CNN zoos hold such runs, whose weights decayed to
-    denormals).
+    denormals). Computed in float32 under bf16 autocast (scalegmn.nn.precision).
     """
-    n2 = e.square().sum(dim=-1, keepdim=True)
-    n2 = n2.clamp_min(eps) if eps > 0 else n2
-    zero = n2 < torch.finfo(n2.dtype).tiny ** 0.5
-    return torch.where(zero, torch.zeros_like(e), e / torch.where(zero, torch.ones_like(n2), n2))
+    with fp32_scope(e):
+        e = fp32(e)
+        n2 = e.square().sum(dim=-1, keepdim=True)
+        n2 = n2.clamp_min(eps) if eps > 0 else n2
+        zero = n2 < torch.finfo(n2.dtype).tiny ** 0.5
+        return torch.where(zero, torch.zeros_like(e), e / torch.where(zero, torch.ones_like(n2), n2))

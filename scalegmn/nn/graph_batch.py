@@ -19,6 +19,7 @@ index-based path can come back as a ``MessagePassing`` implementation.)
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import torch
@@ -228,6 +229,14 @@ class FlatGraph:
         return torch.cat([b.reshape(g, -1, *x.shape[1:]) for b in self._edge_blocks(x)], dim=1)
 
 
+@functools.lru_cache(maxsize=64)
+def _device_topology(spec: NetworkSpec, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(node roles, node types, edge types) of ``spec`` on ``device``, copied there once: a
+    host-to-GPU copy in every training step would synchronise it."""
+    topo = topology(spec)
+    return node_roles(spec).to(device), topo.node_type.to(device), topo.edge_type.to(device)
+
+
 def from_weight_batch(batch: WeightBatch, input_value: float) -> FlatGraph:
     """The layer-major flat graph of B networks of one layout (vectorised over the batch).
 
@@ -240,7 +249,7 @@ def from_weight_batch(batch: WeightBatch, input_value: float) -> FlatGraph:
     device = net.biases[0].device
     g = batch.size
     layout = spec.layout
-    role = node_roles(spec).to(device)
+    role, node_type, edge_type = _device_topology(spec, device)
     graphs = torch.arange(g, device=device)
     node_off = topo.layer_offsets
     edge_off = topo.edge_offsets
@@ -251,8 +260,8 @@ def from_weight_batch(batch: WeightBatch, input_value: float) -> FlatGraph:
         lo, hi = node_off[k], node_off[k + 1]
         values.append(node_blocks[k])
         roles.append(role[lo:hi].repeat(g))
-        types.append(topo.node_type[lo:hi].to(device).repeat(g))
-        node_graph.append(graphs.repeat_interleave(n))
+        types.append(node_type[lo:hi].repeat(g))
+        node_graph.append(graphs.view(g, 1).expand(g, n).reshape(-1))
     edges, etypes, edge_graph, srcs, dsts = [], [], [], [], []
     block_start = [sum(layout[:k]) * g for k in range(len(layout))]
     d_e = edge_feature_dim(spec)
@@ -260,8 +269,8 @@ def from_weight_batch(batch: WeightBatch, input_value: float) -> FlatGraph:
         a, b = layout[k], layout[k + 1]
         lo, hi = edge_off[k], edge_off[k + 1]
         edges.append(edge_block(spec, k, net.weights[k]).reshape(-1, d_e))  # (G * a * b, d_e)
-        etypes.append(topo.edge_type[lo:hi].to(device).repeat(g))
-        edge_graph.append(graphs.repeat_interleave(a * b))
+        etypes.append(edge_type[lo:hi].repeat(g))
+        edge_graph.append(graphs.view(g, 1).expand(g, a * b).reshape(-1))
         gg = graphs.view(g, 1, 1)
         j = torch.arange(a, device=device).view(1, a, 1)
         i = torch.arange(b, device=device).view(1, 1, b)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scalegmn.nn.mlp import MLP
+from scalegmn.nn.precision import autocasting, fp32, fp32_scope
 
 SYMMETRIES = ("sign", "scale", "hetero", "permutation")
 TAUS = ("abs", "sym")
@@ -60,14 +61,18 @@ class Tau(nn.Module):
     def sign_part(self, x: torch.Tensor) -> torch.Tensor:
         """τ for the sign group, ``(R, k) -> (R, k)``: ``|x|`` or ``ρ(x) + ρ(-x)``."""
         if self.rho is None:
-            return x.abs()
+            return fp32(x).abs()  # float32 under bf16 autocast (scalegmn.nn.precision)
         # The second Linear is applied once to the sum: half the matmuls of two ρ calls.
         rho = self.rho
         return F.linear(self.rho_hidden(x), rho.second.weight, 2 * rho.second.bias)
 
     def scale_part(self, x: torch.Tensor) -> torch.Tensor:
-        """τ for positive scaling, ``(R, k) -> (R, k)``: ``x / (‖x‖ + ε)``."""
-        return x / (torch.linalg.vector_norm(x, dim=-1, keepdim=True) + self.eps)
+        """τ for positive scaling, ``(R, k) -> (R, k)``: ``x / (‖x‖ + ε)`` (float32 under bf16)."""
+        if not autocasting(x):
+            return x / (torch.linalg.vector_norm(x, dim=-1, keepdim=True) + self.eps)
+        with fp32_scope(x):
+            x = fp32(x)
+            return x / (torch.linalg.vector_norm(x, dim=-1, keepdim=True) + self.eps)
 
     def forward(self, x: torch.Tensor, odd: torch.Tensor | None = None) -> torch.Tensor:
         """``τ(x)``, ``(R, k) -> (R, k)``; ``odd (R,)`` bool picks the group per row (hetero only).

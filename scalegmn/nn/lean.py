@@ -46,6 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scalegmn.nn.precision import autocasting, fp32, fp32_scope
+
 CHUNK_ROWS = 1024  # read at call time (tests shrink it)
 ACCELERATOR_CHUNK_ROWS = 1 << 18
 # Per-edge (E, d) tensors plain autograd keeps per layer (sign/sym forward layer, counted):
@@ -427,12 +429,21 @@ class _GatedHidden(torch.autograd.Function):
         return (None, None, grad_y, grad_a, grad_b, None, None, *acc.result())
 
 
+def _apply(function, anchor: torch.Tensor, *args):
+    """``function.apply(*args)``; under bf16 autocast in float32 (tensors cast, autocast off):
+    the hand-written backward computes in float32 and its saved tensors must match it."""
+    if not autocasting(anchor):
+        return function.apply(*args)
+    with fp32_scope(anchor):
+        return function.apply(*(fp32(a) if isinstance(a, torch.Tensor) else a for a in args))
+
+
 def scale_eq_hidden(block, x: torch.Tensor, a: torch.Tensor | None,
                     proj: torch.Tensor | None = None, index: torch.Tensor | None = None
                     ) -> torch.Tensor:
     """``block.gamma(x) * block.inv(x, a, None, proj[index])`` with lean autograd."""
     rows = ScaleEqRows(block, _params(block.gamma, block.inv.tau, block.inv.phi), index=index)
-    return _ScaleEqHidden.apply(rows, x, a, proj, None, None, *rows.params)
+    return _apply(_ScaleEqHidden, x, rows, x, a, proj, None, None, *rows.params)
 
 
 def rescaled_scale_eq_hidden(block, rescale, e: torch.Tensor, hv: torch.Tensor,
@@ -447,10 +458,10 @@ def rescaled_scale_eq_hidden(block, rescale, e: torch.Tensor, hv: torch.Tensor,
     params = [*_params(block.gamma, block.inv.tau, block.inv.phi), rescale.gamma_e.weight]
     rows = ScaleEqRows(block, params, rescale=rescale, edge_map=edge_map, index=index,
                        sender=sender, receiver=receiver, n_nodes=n_nodes)
-    return _ScaleEqHidden.apply(rows, None, a, proj, e, hv, *params)
+    return _apply(_ScaleEqHidden, e, rows, None, a, proj, e, hv, *params)
 
 
 def gated_hidden(gamma: nn.Linear, phi, y: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
                  ia: torch.Tensor, ib: torch.Tensor) -> torch.Tensor:
     """``gamma(y) * phi.hidden(a[ia] + b[ib])`` with lean autograd (``pre`` never kept)."""
-    return _GatedHidden.apply(gamma, phi, y, a, b, ia, ib, *_params(gamma, phi.norm, phi.second))
+    return _apply(_GatedHidden, y, gamma, phi, y, a, b, ia, ib, *_params(gamma, phi.norm, phi.second))

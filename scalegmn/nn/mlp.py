@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scalegmn.nn.precision import autocasting, fp32, fp32_scope
+
 
 class MLP(nn.Module):
     """``d_in -> d_hid -> d_out`` with optional LayerNorm, SiLU and dropout in between.
@@ -44,9 +46,12 @@ class MLP(nn.Module):
         self.second = nn.Linear(d_hid, d_out)
 
     def normalize(self, z: torch.Tensor) -> torch.Tensor:
-        """``LayerNorm?(z)``, ``(*, d_hid)``."""
+        """``LayerNorm?(z)``, ``(*, d_hid)`` (float32 under bf16 autocast)."""
         n = self.norm
         if isinstance(n, nn.LayerNorm):
+            if autocasting(z):  # checked first: the hot path (no autocast) pays no context manager
+                with fp32_scope(z):
+                    return F.layer_norm(fp32(z), n.normalized_shape, n.weight, n.bias, n.eps)
             return F.layer_norm(z, n.normalized_shape, n.weight, n.bias, n.eps)
         return z
 

@@ -23,13 +23,17 @@ class PositionalEncoding(nn.Module):
         self.table = nn.Parameter(torch.randn(n_types, d))
         self.multiplicative = multiplicative
 
-    def lookup(self, types: torch.Tensor) -> torch.Tensor:
-        """``P[types]``: ``types (R,)`` long -> ``(R, d)``; ``ValueError`` for an unknown type."""
-        if int(types.max()) >= self.table.shape[0]:
+    def check(self, n_types: int) -> None:
+        """``ValueError`` when graphs with ``n_types`` types (from their architecture, a Python
+        int: reading the type tensor would synchronise a GPU every step) do not fit the table."""
+        if n_types > self.table.shape[0]:
             raise ValueError(
-                f"a graph has type {int(types.max())} but the model was built for "
+                f"a graph has type {n_types - 1} but the model was built for "
                 f"{self.table.shape[0]} types; build the model for this architecture"
             )
+
+    def lookup(self, types: torch.Tensor) -> torch.Tensor:
+        """``P[types]``: ``types (R,)`` long -> ``(R, d)`` (callers :meth:`check` the types)."""
         return self.table.index_select(0, types)
 
     def forward(self, x: torch.Tensor, types: torch.Tensor, additive_rows: torch.Tensor | None = None

@@ -21,6 +21,7 @@ import torch
 
 from scalegmn.atomic import atomic_write
 from scalegmn.data.cache import load_split
+from scalegmn.data.stream import store_bytes
 from scalegmn.models.metanetworks import build_model, count_parameters
 from scalegmn.train import editing
 from scalegmn.train.checkpoint import CHECKPOINT_FORMAT, discard_resume, save_torch
@@ -63,6 +64,25 @@ def _rounded(t: torch.Tensor) -> list[float]:
     return [float(f"{v:.4g}") for v in t.tolist()]
 
 
+#: Whole splits go onto the GPU when they take at most this fraction of its free memory.
+GPU_RESIDENT_FRACTION = 0.5
+
+
+def resident_device(dev: torch.device, stores: list) -> torch.device:
+    """Where the splits live: on the GPU when all of them fit GPU_RESIDENT_FRACTION of its free
+    memory (batches are then gathered there: no host-to-device copy per step), else on the host
+    (each batch is copied non-blocking)."""
+    if dev.type != "cuda":
+        return torch.device("cpu")
+    need = sum(store_bytes(s) for s in stores)
+    free, _ = torch.cuda.mem_get_info(dev)
+    if need <= GPU_RESIDENT_FRACTION * free:
+        log.info("splits resident on %s (%.0f MB of %.0f MB free)", dev, need / 2**20, free / 2**20)
+        return dev
+    log.info("splits on the host: %.0f MB over half of %s's %.0f MB free", need / 2**20, dev, free / 2**20)
+    return torch.device("cpu")
+
+
 def run_job(
     job: TrainJob,
     stores: Mapping[str, str | Path],
@@ -89,7 +109,8 @@ def run_job(
         log.info("environment: %s", env)
 
     model_cfg, optim_cfg = job.model, job.optim
-    splits = {name: load_split(stores[name]) for name in ("train", "val", "test")}
+    split_device = resident_device(dev, [stores[name] for name in ("train", "val", "test")])
+    splits = {name: load_split(stores[name], device=split_device) for name in ("train", "val", "test")}
     for name, s in splits.items():
         log.info("%s: %d networks from %s", name, s.size, stores[name])
     spec = splits["train"].spec

@@ -98,7 +98,10 @@ def optimizer_step(
     clip_grad_norm: float | None,
     execution: ExecutionConfig = DEFAULT_EXECUTION,
 ) -> torch.Tensor:
-    """One optimizer step on ``batch``; returns the (detached) mean loss.
+    """One optimizer step on ``batch``; returns the (detached) mean loss, on the batch's device.
+
+    No host-device synchronisation: the loss is not read here (a non-finite loss is caught by
+    :func:`fit` once per logging interval, :func:`check_losses`).
 
     With ``execution.micro_batch_size`` the gradient is accumulated over micro-batches, each
     loss weighted by its share of the batch. Every loss here is a mean over networks and no layer uses batch
@@ -109,14 +112,14 @@ def optimizer_step(
     micro = execution.micro_batch_size
     size = micro if micro and micro < n else n
     optimizer.zero_grad(set_to_none=True)
-    total = torch.zeros(())
+    total = None
     for start in range(0, n, size):
         part = batch if size == n else batch.take(slice(start, start + size))
         loss = loss_of(part)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss is {loss.item()}; lower optim.lr")
         (loss * (part.size / n)).backward()
-        total = total + loss.detach().cpu() * (part.size / n)
+        # On the loss's device: reading it here would make the host wait for the GPU every step.
+        weighted = loss.detach() * (part.size / n)
+        total = weighted if total is None else total + weighted
     if clip_grad_norm:
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
     optimizer.step()
@@ -216,6 +219,8 @@ class _Run:
     total_steps: int
     steps_per_epoch: int
     on_eval: Callable[[dict[str, Any]], None] | None
+    pending: list[torch.Tensor] = field(default_factory=list)  # step losses not yet read
+    checked_step: int = 0  # the last step whose loss was read
 
     @property
     def train(self) -> Split:
@@ -269,25 +274,39 @@ def _next_indices(run: _Run, state: TrainState) -> torch.Tensor:
 def _train_step(run: _Run, state: TrainState) -> bool:
     """One optimizer step on the next batch; True when it ended an epoch."""
     batch = run.train.get(_next_indices(run, state)).to(run.device)
-    try:
-        loss = optimizer_step(
-            run.model,
-            run.optimizer,
-            batch,
-            functools.partial(_training_loss, run.model, run.task, getattr(run.train, "images", None)),
-            clip_grad_norm=run.loop.clip_grad_norm,
-            execution=run.execution,
-        )
-    except FloatingPointError as err:
-        raise FloatingPointError(f"{err} (at step {state.step})") from None
+    loss = optimizer_step(
+        run.model,
+        run.optimizer,
+        batch,
+        functools.partial(_training_loss, run.model, run.task, getattr(run.train, "images", None)),
+        clip_grad_norm=run.loop.clip_grad_norm,
+        execution=run.execution,
+    )
     run.scheduler.step()
     state.step += 1
-    state.loss_sum += float(loss.detach())
-    state.loss_count += 1
+    run.pending.append(loss)  # read by check_losses, once per logging interval
     end_of_epoch = state.pos >= run.train.size
     if end_of_epoch:
         state.epoch += 1
     return end_of_epoch
+
+
+def check_losses(run: _Run, state: TrainState) -> None:
+    """Read the step losses since the last check (one host-device synchronisation) into the
+    state's running sum; ``FloatingPointError`` if one is not finite."""
+    if not run.pending:
+        return
+    losses = torch.stack(run.pending).double().cpu()
+    run.pending.clear()
+    first, run.checked_step = run.checked_step + 1, state.step
+    bad = torch.nonzero(~torch.isfinite(losses)).flatten()
+    if bad.numel():
+        at = first + int(bad[0])
+        raise FloatingPointError(f"training loss is {float(losses[bad[0]])} at step {at} (checked at step "
+                                 f"{state.step}); lower optim.lr")
+    for value in losses.tolist():  # one by one, as read: the same sum however steps are grouped
+        state.loss_sum += value
+    state.loss_count += len(losses)
 
 
 def _eval_due(run: _Run, step: int, end_of_epoch: bool) -> bool:
@@ -297,6 +316,7 @@ def _eval_due(run: _Run, step: int, end_of_epoch: bool) -> bool:
 
 def _evaluate_and_select(run: _Run, state: TrainState) -> float:
     """Evaluate val + test, record the history row, apply the selection rule; the val metric."""
+    check_losses(run, state)
     row: dict[str, Any] = {
         "step": state.step,
         "epoch": state.step / run.steps_per_epoch,
@@ -386,6 +406,7 @@ def fit(
                                   run.generator, TrainState.from_dict)
         if restored is not None:
             state, resumed_from = restored, restored.step
+            run.checked_step = restored.step
             log.info("resuming from %s at step %d/%d", resume.path, resumed_from, run.total_steps)
 
     t0 = last_log = time.monotonic()
@@ -397,9 +418,11 @@ def fit(
         if due:
             stop = _stops_early(run, state, _evaluate_and_select(run, state))
         if resume is not None and (due or step % resume.every_steps == 0):
+            check_losses(run, state)
             save_resume(Path(resume.path), resume.fingerprint, run.model, run.optimizer, run.scheduler, run.generator,
                         state.to_dict())
         if time.monotonic() - last_log > LOG_EVERY_SECONDS:
+            check_losses(run, state)  # the one synchronisation per logging interval
             last_log = time.monotonic()
             log.info("step %d/%d (%.1f steps/s)", step, run.total_steps, step / (last_log - t0))
         stop_after = resume.stop_after_steps if resume is not None else None

@@ -44,7 +44,7 @@ class WeightBatch:
 
         return replace(
             self,
-            net=self.net.to(device=device),
+            net=self.net.to(device=device, non_blocking=True),
             y=move(self.y),
             sign_mask=move(self.sign_mask),
             index=move(self.index),

@@ -250,11 +250,12 @@ class Network:
         """A copy with the given fields replaced (validated again)."""
         return dataclasses.replace(self, **changes)
 
-    def to(self, dtype: torch.dtype | None = None, device: Any = None) -> Network:
-        """A copy with every tensor moved to ``device`` and/or cast to ``dtype``."""
+    def to(self, dtype: torch.dtype | None = None, device: Any = None, non_blocking: bool = False) -> Network:
+        """A copy with every tensor moved to ``device`` and/or cast to ``dtype`` (``non_blocking``:
+        host-to-GPU copies do not wait, as for a training batch)."""
         return self.replace(
-            weights=tuple(w.to(device=device, dtype=dtype) for w in self.weights),
-            biases=tuple(b.to(device=device, dtype=dtype) for b in self.biases),
+            weights=tuple(w.to(device=device, dtype=dtype, non_blocking=non_blocking) for w in self.weights),
+            biases=tuple(b.to(device=device, dtype=dtype, non_blocking=non_blocking) for b in self.biases),
         )
 
     def flat(self) -> torch.Tensor:

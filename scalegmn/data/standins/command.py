@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--size",
         default="default",
         choices=tuple(SIZES),
-        help="how many networks: tiny (seconds, for tests), small, default (default: %(default)s)",
+        help="how many networks: tiny (seconds, for tests), small, default, scale (the real sizes, "
+             "random weights: data-path throughput only) (default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
 

@@ -45,7 +45,20 @@ SIZES: dict[str, dict[str, dict[str, int]]] = {
         "cifar10_gs": {"n_runs": 300, "train_steps": 240, "n_pool": 3000, "n_test_images": 300},
         "svhn_gs": {"n_runs": 300, "train_steps": 240, "n_pool": 3000, "n_test_images": 300},
     },
+    # The real datasets' sizes, random valid weights, nothing fitted or trained: for throughput
+    # tests of the data path only (zoos.py, _build_scale). MNIST INRs: 60k train + 10k test
+    # files; CIFAR-10 INRs: 60k + 20 aug copies of the 45k train images (960k files); Small CNN
+    # Zoo: 30k runs x 9 checkpoints = 270k rows of 4,970 floats. Not for F-MNIST.
+    "scale": {
+        "mnist_inr": {"n_train": 60000, "n_test": 10000, "fit_steps": 0, "init_draws": 0},
+        "cifar10_inr": {"n_images": 60000, "n_aug": 20, "fit_steps": 0, "init_draws": 0},
+        "cifar10_gs": {"n_runs": 30000, "train_steps": 0, "n_pool": 0, "n_test_images": 0},
+        "svhn_gs": {"n_runs": 30000, "train_steps": 0, "n_pool": 0, "n_test_images": 0},
+    },
 }
+
+#: Sizes whose zoos hold random weights (nothing fitted): data-path throughput only.
+RANDOM_SIZES = ("scale",)
 
 
 def default_root_name(name: str) -> str:
@@ -72,6 +85,9 @@ def resolve_size(name: str, size: str | Mapping[str, int]) -> dict[str, int]:
             raise ConfigError(
                 "size", f"unknown size {size!r}; use one of {list(SIZES)} or a dict of counts"
             )
+        if name not in SIZES[size]:
+            raise ConfigError("size", f"size {size!r} has no {name} stand-in; use one of "
+                                      f"{[k for k in SIZES if name in SIZES[k]]}")
         return dict(SIZES[size][name])
     counts = dict(SIZES["default"][name])
     for key, value in size.items():

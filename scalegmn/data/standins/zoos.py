@@ -40,10 +40,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from scalegmn.atomic import atomic_directory
+from scalegmn.atomic import atomic_directory, atomic_write
 from scalegmn.data.formats import cifar_inr, cnn_zoo, fmnist_inr, mnist_images, mnist_inr
 from scalegmn.data.formats.statedict import state_dict_from_network
 from scalegmn.data.formats.torchfile import save_state_dict
+from scalegmn.data.network_set import NetworkSetWriter
 from scalegmn.data.standins import images as img
 from scalegmn.data.standins.cnn_reference import reference_comparison
 from scalegmn.data.standins.cnn_train import (
@@ -53,9 +54,21 @@ from scalegmn.data.standins.cnn_train import (
     train_cnn_zoo,
 )
 from scalegmn.data.standins.siren_fit import FitRecipe, fit_sirens, init_dws, init_nfn, psnr
-from scalegmn.data.standins.sizes import SIZES, STANDINS, default_root_name, resolve_size
+from scalegmn.data.standins.sizes import (
+    RANDOM_SIZES,
+    SIZES,
+    STANDINS,
+    default_root_name,
+    resolve_size,
+)
 from scalegmn.weightspace import symmetry
-from scalegmn.weightspace.network import Network, NetworkSpec, dws_siren_spec, nfn_siren_spec
+from scalegmn.weightspace.network import (
+    Network,
+    NetworkSpec,
+    cnn_zoo_spec,
+    dws_siren_spec,
+    nfn_siren_spec,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -421,6 +434,127 @@ def _build_cnn_zoo(
     }
 
 
+# ------------------------------------------------------------------------------------------
+# the scale size: real sizes, random valid weights
+# ------------------------------------------------------------------------------------------
+SCALE_BLOCK = 4096  # networks generated and written at once: bounded memory at any size
+
+
+def _random_inrs(spec: NetworkSpec, n: int, stats: str, gen: torch.Generator) -> Network:
+    """``n`` INRs with normal weights of the real zoo's per-layer std (REAL_INR_STATS)."""
+    ref = REAL_INR_STATS[stats]
+    return Network(spec,
+                   tuple(torch.randn(n, *spec.weight_shape(i), generator=gen) * ref["weight_std"][i]
+                         for i in range(spec.n_layers)),
+                   tuple(torch.randn(n, *spec.bias_shape(i), generator=gen) * ref["bias_std"][i]
+                         for i in range(spec.n_layers)))
+
+
+def _scale_mnist(root: Path, counts: dict[str, int], gen: torch.Generator) -> int:
+    n_train, n_test = counts["n_train"], counts["n_test"]
+    total = n_train + n_test
+    for lo in range(0, total, SCALE_BLOCK):
+        zoo = _random_inrs(dws_siren_spec(), min(SCALE_BLOCK, total - lo), "dws_mnist", gen)
+        for j in range(int(zoo.batch_shape[0])):
+            k = lo + j
+            split, image_id = ("training", k) if k < n_train else ("testing", k - n_train)
+            mnist_inr.write_network(root, _single(zoo, j), split=split, label=k % 10, image_id=image_id)
+    return total
+
+
+def _scale_cifar_inr(root: Path, counts: dict[str, int], gen: torch.Generator) -> int:
+    n_images, n_aug = counts["n_images"], counts["n_aug"]
+    n_train, _ = cifar_cut_points(n_images)
+    jobs = [(None, n_images)] + [(a, n_train) for a in range(n_aug)]
+    for aug, n in jobs:
+        for lo in range(0, n, SCALE_BLOCK):
+            zoo = _random_inrs(nfn_siren_spec(), min(SCALE_BLOCK, n - lo), "nfn_cifar10", gen)
+            for j in range(int(zoo.batch_shape[0])):
+                k = lo + j
+                cifar_inr.write_network(root, _single(zoo, j), label=k % 10, idx=k, aug=aug)
+    return n_images + n_aug * n_train
+
+
+def _scale_cnn_zoo(root: Path, counts: dict[str, int], gen: torch.Generator, *, dataset: str,
+                   split_name: str) -> int:
+    """weights.npy written block by block, metrics of random configurations."""
+    n_ck = len(CHECKPOINT_EPOCHS)
+    n = counts["n_runs"] * n_ck
+    spec = cnn_zoo_spec("relu")
+    # Header, then the rows block by block through a file handle: a memory map would keep the
+    # whole 5.4 GB file resident (dirty pages count as RSS until written back).
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+              "shape": (n, cnn_zoo.N_PARAMS)}
+    with atomic_write(root / cnn_zoo.WEIGHTS_FILE) as tmp, open(tmp, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, header)
+        for lo in range(0, n, SCALE_BLOCK):
+            m = min(SCALE_BLOCK, n - lo)
+            net = Network(spec,
+                          tuple(torch.randn(m, *spec.weight_shape(i), generator=gen)
+                                / float(np.prod(spec.weight_shape(i)[1:])) ** 0.5 for i in range(spec.n_layers)),
+                          tuple(torch.randn(m, *spec.bias_shape(i), generator=gen) * 0.01
+                                for i in range(spec.n_layers)))
+            fh.write(np.ascontiguousarray(cnn_zoo.network_to_rows(net), dtype=np.float32).tobytes())
+    run = np.repeat(np.arange(counts["n_runs"]), n_ck)
+    acts = np.where(torch.rand(counts["n_runs"], generator=gen).numpy() < 0.5, "relu", "tanh")
+    metrics = pd.DataFrame({
+        "config.activation": acts[run],
+        "config.dataset": dataset,
+        "step": np.tile(np.asarray(CHECKPOINT_EPOCHS), counts["n_runs"]),
+        "test_accuracy": torch.rand(n, generator=gen).double().numpy(),
+    })
+    with atomic_write(root / cnn_zoo.LAYOUT_FILE) as tmp:
+        cnn_zoo.layout_frame().to_csv(tmp, index=False)
+    with atomic_write(root / cnn_zoo.METRICS_FILE) as tmp:
+        metrics.to_csv(tmp, index=False, compression={"method": "gzip", "mtime": 0})
+    cnn_zoo.write_split_csv(root / f"{split_name}_split.csv", torch.randperm(n, generator=gen).numpy())
+    return n
+
+
+_SCALE_BUILDERS: dict[str, Callable[[Path, dict[str, int], torch.Generator], int]] = {
+    "mnist_inr": _scale_mnist,
+    "cifar10_inr": _scale_cifar_inr,
+    "cifar10_gs": partial(_scale_cnn_zoo, dataset="cifar10", split_name="cifar10"),
+    "svhn_gs": partial(_scale_cnn_zoo, dataset="svhn_cropped", split_name="svhn"),
+}
+
+
+def write_scale_inr_table(path: str | Path, *, n_images: int, n_aug: int, seed: int = 0) -> int:
+    """The ingested table (``weights.h5``) of a CIFAR-10 INR ``scale`` stand-in, written directly,
+    block by block: what ingest makes of the stand-in's files (the same columns and attributes),
+    without writing ``n_images + n_aug x train`` .pth files first (960k at the real size: an hour
+    of file writes on 2 cores). For data-path throughput and memory tests of the cache build."""
+    gen = _generator("cifar10_inr", seed)
+    n_train, _ = cifar_cut_points(n_images)
+    spec = nfn_siren_spec()
+    total = 0
+    with NetworkSetWriter(path, spec) as writer:
+        for aug, n in [(None, n_images)] + [(a, n_train) for a in range(n_aug)]:
+            for lo in range(0, n, SCALE_BLOCK):
+                m = min(SCALE_BLOCK, n - lo)
+                zoo = _random_inrs(spec, m, "nfn_cifar10", gen)
+                idx = np.arange(lo, lo + m)
+                folders = [cifar_inr.folder_name(int(k % 10), aug) for k in idx]
+                writer.append(zoo.weights, zoo.biases, {
+                    "label": (idx % 10).astype(np.int64),
+                    "target": np.full(m, np.nan, dtype=np.float32),
+                    "source": np.array([f"{f}/net{k}.pth" for f, k in zip(folders, idx, strict=True)]),
+                    "activation": np.full(m, spec.hidden_activation),
+                    "idx": idx.astype(np.int64),
+                    "aug": np.full(m, -1 if aug is None else aug, dtype=np.int64),
+                })
+                total += m
+        writer.finish({}, {"aug_copies": list(range(n_aug)), "dataset": "cifar10_inr", "format": "cifar_inr",
+                           "on_bad_file": "error", "quarantined": 0, "written_directly": True})
+    return total
+
+
+def _build_scale(name: str, root: Path, counts: dict[str, int], gen: torch.Generator) -> dict[str, Any]:
+    n = _SCALE_BUILDERS[name](root, counts, gen)
+    return {"n_networks": n, "quality": {"random_weights": True,
+                                         "note": "the real size with random valid weights: data-path throughput only"}}
+
+
 _BUILDERS: dict[str, Callable[[Path, dict[str, int], torch.Generator], dict[str, Any]]] = {
     "mnist_inr": _build_mnist,
     "fmnist_inr": _build_fmnist,
@@ -444,8 +578,9 @@ def build_standin(
         name: one of :data:`STANDINS`.
         root: the dataset root, e.g. ``data/mnist-inrs`` (see :func:`default_root_name`); keep
             ``train`` out of its path (the MNIST loaders split on that substring).
-        size: ``"tiny"``, ``"small"``, ``"default"`` or a dict of counts overriding
-            ``"default"`` (keys in :data:`SIZES`).
+        size: ``"tiny"``, ``"small"``, ``"default"``, ``"scale"`` (the real sizes, random
+            weights: data-path throughput only) or a dict of counts overriding ``"default"``
+            (keys in :data:`SIZES`).
         seed: the same seed gives byte-identical files.
 
     Returns:
@@ -463,7 +598,10 @@ def build_standin(
     logger.info("building stand-in %s (%s) in %s", name, counts, root)
     start = time.monotonic()
     with atomic_directory(root) as tmp:
-        result = _BUILDERS[name](tmp, counts, _generator(name, seed))
+        if size in RANDOM_SIZES:
+            result = _build_scale(name, tmp, counts, _generator(name, seed))
+        else:
+            result = _BUILDERS[name](tmp, counts, _generator(name, seed))
         report = {
             "name": name,
             "size": size if isinstance(size, str) else "custom",
