@@ -1,8 +1,9 @@
 """One pipeline job: train one (task, view, model, seed) from its cached stores and write its files.
 
 Outputs: ``best.pt`` (the selected model, :mod:`scalegmn.train.checkpoint`), ``history.csv``
-(one row per evaluation) and ``metrics.json`` (written last: its presence means the job is
-complete). The resume file is deleted after success.
+(one row per evaluation), for the embedding task ``embeddings/<split>.zarr`` (the selected
+model's embedding of every split, :mod:`scalegmn.train.embeddings`), and ``metrics.json``
+(written last: its presence means the job is complete). The resume file is deleted after success.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from scalegmn.data.cache import load_split
 from scalegmn.models.metanetworks import build_model, count_parameters
 from scalegmn.train import editing
 from scalegmn.train.checkpoint import CHECKPOINT_FORMAT, discard_resume, save_torch
+from scalegmn.train.embeddings import job_embeddings, probe_metrics, write_job_stores
 from scalegmn.train.experiments import TrainJob
 from scalegmn.train.loop import STOP_ENV, Resume, evaluate, fit
 from scalegmn.train.setup import n_outputs_for, resolve_device, seed_everything
@@ -51,15 +53,31 @@ def write_json(obj: Any, path: Path) -> None:
 
 @dataclass(frozen=True)
 class JobOutputs:
-    """The files one train job writes."""
+    """The files one train job writes (``embeddings``: the embedding task's stores folder)."""
 
     metrics: Path
     history: Path
     checkpoint: Path
+    embeddings: Path | None = None
 
 
 def _rounded(t: torch.Tensor) -> list[float]:
     return [float(f"{v:.4g}") for v in t.tolist()]
+
+
+def _embedding_results(model, best_state, splits, job: TrainJob, outputs: JobOutputs,
+                       device: torch.device) -> dict[str, float]:
+    """The selected encoder's test retrieval metrics and zero-shot probe; writes its embedding
+    stores when ``outputs.embeddings`` is set."""
+    model.load_state_dict(best_state)
+    embeddings = job_embeddings(model, splits, job.optim.batch_size, device)
+    probe = probe_metrics(embeddings, splits)
+    if probe:
+        log.info("zero-shot accuracy probe on test: R2 %.4f, Spearman %.4f", probe["probe_r2"], probe["probe_spearman"])
+    if outputs.embeddings is not None:
+        write_job_stores(outputs.embeddings, embeddings, splits,
+                         {"view": job.view, "settings": job.settings(), "checkpoint": str(outputs.checkpoint)})
+    return probe
 
 
 def run_job(
@@ -86,7 +104,7 @@ def run_job(
     for name, s in splits.items():
         log.info("%s: %d networks from %s", name, s.size, stores[name])
     spec = splits["train"].spec
-    n_out = n_outputs_for(task, splits)
+    n_out = model_cfg.embed_dim if task == "embedding" else n_outputs_for(task, splits)
     torch.manual_seed(seed)  # model init depends on the seed only
     model = build_model(model_cfg, spec, task=task, n_outputs=n_out, execution=job.execution)
     n_params = count_parameters(model)
@@ -116,6 +134,10 @@ def run_job(
     if task == "editing":
         unedited = evaluate(editing.NoEdit(), splits["test"], task, optim_cfg.batch_size, dev)
         reference = {"label": "Unedited INRs (no model)", "value": unedited[metric]}
+    extra = {}
+    if task == "embedding":
+        extra = {k: v for k, v in result.selected["test"].items() if k != "loss"}
+        extra.update(_embedding_results(model, result.best_state, splits, job, outputs, dev))
     metrics = {
         "task": task,
         "view": settings["view"],
@@ -134,6 +156,7 @@ def run_job(
         "resumed_from_step": result.resumed_from_step,
         "settings": settings,
         **({"reference": reference} if reference else {}),
+        **({"extra_metrics": extra} if extra else {}),
     }
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
