@@ -58,6 +58,12 @@ EXTRA_METRICS: dict[str, dict[str, TaskMetric]] = {
         TaskMetric("probe_r2", "zero-shot accuracy R^2 (ridge probe)", True, 1.0, ""),
         TaskMetric("probe_mse", "zero-shot accuracy MSE (ridge probe)", False, 1.0, ""),
         TaskMetric("probe_spearman", "zero-shot accuracy Spearman (ridge probe)", True, 1.0, ""),
+        TaskMetric("interp_naive_mse", "render MSE of the naive midpoint of an INR and its positive", False,
+                   100.0, "x 1e-2"),
+        TaskMetric("interp_aligned_mse", "render MSE of that midpoint after the encoder's alignment", False,
+                   100.0, "x 1e-2"),
+        TaskMetric("interp_oracle_mse", "render MSE of the midpoint with the symmetry undone exactly", False,
+                   100.0, "x 1e-2"),
     )},
 }
 

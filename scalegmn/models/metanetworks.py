@@ -188,6 +188,13 @@ class ScaleGMN(nn.Module):
             return self._forward_layers(g)
 
     def _forward_layers(self, g: FlatGraph):
+        h, e = self._states(g)
+        if self.equivariant:
+            return self.head(h, e, g)
+        return self.head(h, g)
+
+    def _states(self, g: FlatGraph) -> tuple[torch.Tensor, torch.Tensor]:
+        """The node and edge states after the last GNN layer."""
         h, e, pe = self.embed(g)
         bw = e if self.bidirectional else None
         hetero = self.config.symmetry == "hetero"
@@ -196,9 +203,16 @@ class ScaleGMN(nn.Module):
         for layer, skip, has_skip in zip(self.layers, self.skips, self.has_skip, strict=True):
             h_new, e, bw = layer(g, h, e, bw, pe, node_odd, edge_odd)
             h = self.dropout(skip(h) + h_new if has_skip else h_new)
-        if self.equivariant:
-            return self.head(h, e, g)
-        return self.head(h, g)
+        return h, e
+
+    def node_states(self, batch: WeightBatch) -> list[torch.Tensor]:
+        """The final state of every neuron, per layer of neurons: ``[(B, n_k, d)]`` for k = 0
+        (inputs) .. L (outputs). Permutation-equivariant; under the scaling group each hidden
+        neuron's state transforms as the model's symmetry says (sign: odd, scale: positively
+        homogeneous), which is what a neuron matching between two networks needs."""
+        g = as_flat_graph(self.input_scale(batch), self.input_value)
+        h = g.per_graph_nodes(self._states(g)[0])
+        return list(torch.split(h, list(self.spec.layout), dim=1))
 
 
 def _split_batch(batch: WeightBatch, size: int) -> list[WeightBatch]:

@@ -27,6 +27,7 @@ from scalegmn.train import editing
 from scalegmn.train.checkpoint import CHECKPOINT_FORMAT, discard_resume, save_torch
 from scalegmn.train.embeddings import job_embeddings, probe_metrics, write_job_stores
 from scalegmn.train.experiments import TrainJob
+from scalegmn.train.interpolation import interpolation_metrics
 from scalegmn.train.loop import STOP_ENV, Resume, evaluate, fit
 from scalegmn.train.setup import n_outputs_for, resolve_device, seed_everything
 from scalegmn.weightspace.network import Network
@@ -67,17 +68,21 @@ def _rounded(t: torch.Tensor) -> list[float]:
 
 def _embedding_results(model, best_state, splits, job: TrainJob, outputs: JobOutputs,
                        device: torch.device) -> dict[str, float]:
-    """The selected encoder's test retrieval metrics and zero-shot probe; writes its embedding
-    stores when ``outputs.embeddings`` is set."""
+    """The selected encoder's zero-shot probe (CNN zoos) and aligned interpolation (INR zoos,
+    :mod:`scalegmn.train.interpolation`); writes its embedding stores when ``outputs.embeddings`` is set."""
     model.load_state_dict(best_state)
     embeddings = job_embeddings(model, splits, job.optim.batch_size, device)
     probe = probe_metrics(embeddings, splits)
     if probe:
         log.info("zero-shot accuracy probe on test: R2 %.4f, Spearman %.4f", probe["probe_r2"], probe["probe_spearman"])
+    interp = interpolation_metrics(model, splits["test"], job.optim.positive_noise)
+    if interp:
+        log.info("midpoint of a test INR and its positive, render MSE: naive %.4g, aligned by the encoder %.4g, "
+                 "oracle %.4g", interp["interp_naive_mse"], interp["interp_aligned_mse"], interp["interp_oracle_mse"])
     if outputs.embeddings is not None:
         write_job_stores(outputs.embeddings, embeddings, splits,
                          {"view": job.view, "settings": job.settings(), "checkpoint": str(outputs.checkpoint)})
-    return probe
+    return {**probe, **interp}
 
 
 def run_job(
