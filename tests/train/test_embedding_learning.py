@@ -6,9 +6,10 @@ zoo's layers), the quick model settings of config.yaml's table 5, 60 contrastive
 retrieval queries are the test networks with 10% noise at a random point of their symmetry
 orbit, the gallery the 32 test networks (chance Recall@1: 1/32 = 3%).
 
-Measured over seeds 0, 1, 2 under ATEN_CPU_CAPABILITY=default, avx2 and native (avx512):
-ScaleGMN test Recall@1 MEASURED_SCALEGMN, the MLP MEASURED_MLP. The thresholds sit between the two ranges
-with room on both sides.
+Measured over seeds 0, 1, 2 (``SCALEGMN_LEARNING_SEED``) under ATEN_CPU_CAPABILITY=default, avx2
+and native (avx512), identical under all three: ScaleGMN test Recall@1 0.906 / 0.938 / 0.812, the
+MLP 0.031 / 0.000 / 0.000. The thresholds (ScaleGMN >= 0.5, MLP <= 0.25) sit between the two
+ranges with room on both sides.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from scalegmn.weightspace.network import Network, dws_siren_spec
 pytestmark = pytest.mark.slow
 
 SEED = int(os.environ.get("SCALEGMN_LEARNING_SEED", "0"))
-SCALEGMN_MIN, MLP_MAX = 0.0, 1.0  # placeholder while measuring
+# measured ranges in the module docstring; chance is 1/32 = 0.031
+SCALEGMN_MIN, MLP_MAX = 0.5, 0.25
 QUICK_MODEL = {"n_layers": 3, "d_hid": 16, "dropout": 0.0, "input_scaling": "rms", "embed_dim": 32}
 OPTIM = OptimConfig(batch_size=16, lr=0.003, epochs=None, max_steps=60, eval_every_steps=30, warmup_steps=10,
                     positive_noise=0.1)
