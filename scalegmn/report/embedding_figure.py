@@ -80,7 +80,8 @@ def retrieval_figure(table, view: str, stores: Mapping[str, str | Path], cache_s
     beside its ``k`` nearest test networks' renderings (the query itself left out).
 
     ``stores``: model -> the test embedding store of ``view`` (one seed); ``cache_store``: the
-    view's test cache store (the networks rendered). The queries are the first test networks.
+    view's test cache store (the networks rendered). The queries are the first test networks
+    of distinct classes.
     """
 
     def draw(path) -> None:
@@ -91,7 +92,9 @@ def retrieval_figure(table, view: str, stores: Mapping[str, str | Path], cache_s
 
         split = load_split(cache_store)
         shape = (28, 28) if split.spec.layout[-1] == 1 else (32, 32)
-        queries = list(range(min(n_queries, split.size)))
+        # the first test network of each of the first classes: queries of different classes
+        labels = split.y.tolist() if split.y is not None else list(range(split.size))
+        queries = [labels.index(c) for c in dict.fromkeys(labels)][:n_queries]
         lines = []  # (label, [rows of the split])
         for r in table.rows:
             emb = read_store(stores[r.key]).embedding
