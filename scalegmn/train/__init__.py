@@ -8,6 +8,7 @@
 - :mod:`~scalegmn.train.contrastive`: the embedding task's objective (InfoNCE, symmetry + noise
   positives) and its retrieval evaluation;
 - :mod:`~scalegmn.train.embeddings`: embedding stores (zarr) and ``scalegmn embed``;
+- :mod:`~scalegmn.train.interpolation`: midpoints of two networks after the encoder's alignment;
 - :mod:`~scalegmn.train.search`: nearest networks in an embedding store (``scalegmn search``);
 - :mod:`~scalegmn.train.checkpoint`: resume files (exact resume after a kill), ``best.pt``
   reading and writing, weights-only loading;
@@ -19,5 +20,5 @@
 This ``__init__`` imports no submodule, so the parse-time ``experiments`` stays torch-free.
 """
 
-__all__ = ["checkpoint", "contrastive", "editing", "embeddings", "experiments", "job", "loop", "metrics", "predict",
-           "search", "setup"]
+__all__ = ["checkpoint", "contrastive", "editing", "embeddings", "experiments", "interpolation", "job", "loop",
+           "metrics", "predict", "search", "setup"]
