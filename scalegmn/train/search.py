@@ -1,8 +1,8 @@
 """``scalegmn search EMBEDDINGS QUERY --k 5``: the networks nearest to a query, by embedding.
 
 EMBEDDINGS is an embedding store (``scalegmn embed`` or an embedding job's
-``embeddings/<split>.zarr``). QUERY is a network of it (its id, a unique end of its id, or its
-row number), or another embedding store written with the same checkpoint (each of its networks
+``embeddings/<split>.zarr``). QUERY is a network of it (its id, its row number, or a unique end
+of its id, tried in that order), or another embedding store written with the same checkpoint (each of its networks
 is a query). Similarity is the cosine of the unit embeddings; a query found in EMBEDDINGS is
 left out of its own results.
 """
@@ -29,17 +29,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def find_row(emb: EmbeddingSet, query: str, where: Path) -> int:
-    """The row of network ``query`` in ``emb``: its id, a unique end of it, or a row number."""
+    """The row of network ``query`` in ``emb``: its id, else a row number, else a unique end of an id."""
     if query in emb.source:
         return emb.source.index(query)
+    if query.isdigit() and int(query) < emb.size:  # a row number before an end of an id ("3")
+        return int(query)
     ends = [i for i, s in enumerate(emb.source) if s.endswith(query)]
     if len(ends) == 1:
         return ends[0]
     if len(ends) > 1:
         raise DataError(where, f"{len(ends)} networks' ids end with {query!r} (e.g. {emb.source[ends[0]]}); "
                                "give more of the id")
-    if query.isdigit() and int(query) < emb.size:
-        return int(query)
     raise DataError(where, f"holds no network {query!r}: give an id, a row number below {emb.size}, or an "
                            "embedding store")
 

@@ -131,3 +131,16 @@ def test_embed_and_search_through_the_installed_console_script(job, stores, tmp_
                           env=env, check=True)
     lines = done.stdout.splitlines()
     assert lines[0] == "query net0" and len(lines) == 3 and "net0" not in "".join(lines[1:])
+
+
+def test_search_query_order_id_then_row_then_end_of_id(tmp_path, capsys):
+    from scalegmn.train.embeddings import write_store
+
+    z = np.eye(4, dtype=np.float32)
+    store = write_store(tmp_path / "e.zarr", z, ["zoo#13", "zoo#3", "zoo#23", "x"], None, {})
+    capsys.readouterr()
+    for query, row in (("zoo#3", 1), ("2", 2), ("#23", 2), ("x", 3)):
+        assert main(["search", str(store), query, "--k", "1"]) == 0
+        assert capsys.readouterr().out.splitlines()[0] == f"query {['zoo#13', 'zoo#3', 'zoo#23', 'x'][row]}"
+    assert main(["search", str(store), "3#"]) == 2  # no id ends with it, not a row
+    assert main(["search", str(store), "#", "--k", "0"]) == 2
