@@ -66,6 +66,11 @@ def get_table_inputs(wildcards):
         seed = t.seeds[0]
         inputs["checkpoints"] = [os.path.join(d, "best.pt") for (v, m, s), d in dirs.items() if s == seed]
         inputs["stores"] = [get_view_stores(c.view)["test"] for c in t.columns]
+    if t.task == "embedding":
+        # the figures read the first seed's test embeddings and render the columns' test INRs
+        seed = t.seeds[0]
+        inputs["embeddings"] = [os.path.join(d, "embeddings") for (v, m, s), d in dirs.items() if s == seed]
+        inputs["stores"] = [get_view_stores(c.view)["test"] for c in t.columns]
     return inputs
 
 

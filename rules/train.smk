@@ -19,7 +19,7 @@ rule train:
         device=EXPERIMENTS.training.device,
         checkpoint_every=EXPERIMENTS.training.checkpoint_every_steps,
     wildcard_constraints:
-        task=alternatives(TASKS),
+        task=alternatives(t for t in TASKS if t != "embedding"),
         seed=r"\d+",
     threads: 1
     retries: 2
@@ -30,3 +30,16 @@ rule train:
         f"../envs/scalegmn-{EXPERIMENTS.training.conda_env}.yaml"
     script:
         "../workflow_scripts/train.py"
+
+
+# The embedding task's jobs also write the selected encoder's embedding of every split
+# (embeddings/<split>.zarr, scalegmn.train.embeddings); otherwise they are train jobs.
+use rule train as train_embedding with:
+    output:
+        metrics="results/train/{task}/{view}/{model}/seed{seed}/metrics.json",
+        history="results/train/{task}/{view}/{model}/seed{seed}/history.csv",
+        checkpoint="results/train/{task}/{view}/{model}/seed{seed}/best.pt",
+        embeddings=directory("results/train/{task}/{view}/{model}/seed{seed}/embeddings"),
+    wildcard_constraints:
+        task="embedding",
+        seed=r"\d+",

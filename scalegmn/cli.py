@@ -23,6 +23,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("scalegmn.report.inspection", "summarise a cached zarr store; render a network to PNG"),
     "predict": ("scalegmn.train.predict", "apply a trained checkpoint to a store or a zoo of networks"),
     "presets": ("scalegmn.models.catalogue", "list the model presets with their parameter counts"),
+    "embed": ("scalegmn.train.embeddings", "embed networks with a checkpoint of the embedding task (zarr store)"),
+    "search": ("scalegmn.train.search", "find the networks nearest to a query in an embedding store"),
     "verify": ("scalegmn.report.tables", "check that a results table is up to date with its metrics files"),
 }
 

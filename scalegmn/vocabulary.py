@@ -18,7 +18,7 @@ class TaskMetric:
     Attributes:
         name: the key in metrics.json (``test_<name>`` at the selected evaluation).
         label: how tables name it.
-        higher_is_better: accuracy and Kendall tau: True; editing MSE: False.
+        higher_is_better: accuracy, Kendall tau and Recall@1: True; editing MSE: False.
         scale: converts to the unit the paper prints (accuracy in %, editing MSE in 1e-2).
         unit: that unit.
     """
@@ -41,8 +41,38 @@ TASK_METRICS: dict[str, TaskMetric] = {
     "classification": TaskMetric("accuracy", "test accuracy", True, 100.0, "%"),
     "generalization": TaskMetric("kendall_tau", "test Kendall tau", True, 1.0, ""),
     "editing": TaskMetric("mse", "test MSE", False, 100.0, "x 1e-2"),
+    "embedding": TaskMetric("recall_at_1", "test Recall@1", True, 100.0, "%"),
 }
 TASKS: tuple[str, ...] = tuple(TASK_METRICS)
+
+#: task -> its further test metrics (``extra_metrics`` of a job's metrics.json), in the order
+#: tables show them; a metric a job lacks (no classes, no accuracies) is shown as "-".
+EXTRA_METRICS: dict[str, dict[str, TaskMetric]] = {
+    "embedding": {m.name: m for m in (
+        TaskMetric("recall_at_1", "instance Recall@1", True, 100.0, "%"),
+        TaskMetric("recall_at_5", "instance Recall@5", True, 100.0, "%"),
+        TaskMetric("recall_at_10", "instance Recall@10", True, 100.0, "%"),
+        TaskMetric("mrr", "instance MRR", True, 1.0, ""),
+        TaskMetric("class_recall_at_1", "same-class Recall@1 (nearest-neighbour accuracy)", True, 100.0, "%"),
+        TaskMetric("class_mrr", "same-class MRR", True, 1.0, ""),
+        TaskMetric("probe_r2", "zero-shot accuracy R^2 (ridge probe)", True, 1.0, ""),
+        TaskMetric("probe_mse", "zero-shot accuracy MSE (ridge probe)", False, 1.0, ""),
+        TaskMetric("probe_spearman", "zero-shot accuracy Spearman (ridge probe)", True, 1.0, ""),
+        TaskMetric("interp_naive_mse", "render MSE of the naive midpoint of an INR and its positive", False,
+                   100.0, "x 1e-2"),
+        TaskMetric("interp_aligned_mse", "render MSE of that midpoint after the encoder's alignment", False,
+                   100.0, "x 1e-2"),
+        TaskMetric("interp_oracle_mse", "render MSE of the midpoint with the symmetry undone exactly", False,
+                   100.0, "x 1e-2"),
+    )},
+}
+
+#: task -> the tasks whose presets it accepts: an embedding encoder is the invariant model of a
+#: classification or generalization preset with its readout giving the embedding.
+PRESET_TASKS: dict[str, tuple[str, ...]] = {
+    **{task: (task,) for task in TASK_METRICS},
+    "embedding": ("classification", "generalization"),
+}
 
 #: The splits of every view (results/cache/<view>/<split>.zarr).
 SPLITS: tuple[str, ...] = ("train", "val", "test")

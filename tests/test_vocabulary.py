@@ -9,10 +9,10 @@ from scalegmn.vocabulary import DATASET_ROOTS, SPLITS, TASK_METRICS, TASKS, alte
 
 
 def test_tasks_carry_their_metric_and_direction():
-    assert TASKS == ("classification", "generalization", "editing")
+    assert TASKS == ("classification", "generalization", "editing", "embedding")
     assert SELECTION == {"classification": ("accuracy", ">="), "generalization": ("kendall_tau", ">="),
-                         "editing": ("mse", "<")}
-    assert [TASK_METRICS[t].higher_is_better for t in TASKS] == [True, True, False]
+                         "editing": ("mse", "<"), "embedding": ("recall_at_1", ">=")}
+    assert [TASK_METRICS[t].higher_is_better for t in TASKS] == [True, True, False, True]
 
 
 def test_standins_and_wildcards_come_from_it():

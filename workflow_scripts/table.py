@@ -16,6 +16,10 @@ with configure(snakemake.log[0], logger="table", failure=f"assembling {snakemake
         extra["editing_examples.png"] = examples_figure(
             table, list(snakemake.input.checkpoints), list(snakemake.input.stores)
         )
+    if table.task == "embedding":
+        from scalegmn.report.embedding_figure import table_figures
+
+        extra.update(table_figures(table, jobs, list(snakemake.input.embeddings), list(snakemake.input.stores)))
     write_table(
         table,
         dict(zip(jobs, snakemake.input.metrics, strict=True)),

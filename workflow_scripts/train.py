@@ -1,4 +1,4 @@
-"""Rule train (rules/train.smk): train one (task, view, model, seed) job."""
+"""Rules train and train_embedding (rules/train.smk): train one (task, view, model, seed) job."""
 
 from pathlib import Path
 
@@ -20,6 +20,7 @@ with configure(snakemake.log[0], logger="train", failure="training failed"):
             metrics=Path(snakemake.output.metrics),
             history=Path(snakemake.output.history),
             checkpoint=Path(snakemake.output.checkpoint),
+            embeddings=Path(snakemake.output.embeddings) if "embeddings" in snakemake.output.keys() else None,
         ),
         resume_path=snakemake.params.resume,
         device=snakemake.params.device,

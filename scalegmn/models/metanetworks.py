@@ -204,6 +204,15 @@ class ScaleGMN(nn.Module):
             return self._forward_layers(g)
 
     def _forward_layers(self, g: FlatGraph):
+        h, e = self._states(g)
+        # The head in float32 under bf16 (small: G or E rows): outputs keep float32 resolution.
+        with fp32_scope(h):
+            if self.equivariant:
+                return self.head(fp32(h), fp32(e), g)
+            return self.head(fp32(h), g)
+
+    def _states(self, g: FlatGraph) -> tuple[torch.Tensor, torch.Tensor]:
+        """The node and edge states after the last GNN layer."""
         h, e, pe = self.embed(g)
         bw = e if self.bidirectional else None
         hetero = self.config.symmetry == "hetero"
@@ -212,11 +221,16 @@ class ScaleGMN(nn.Module):
         for layer, skip, has_skip in zip(self.layers, self.skips, self.has_skip, strict=True):
             h_new, e, bw = layer(g, h, e, bw, pe, node_odd, edge_odd)
             h = self.dropout(skip(h) + h_new if has_skip else h_new)
-        # The head in float32 under bf16 (small: G or E rows): outputs keep float32 resolution.
-        with fp32_scope(h):
-            if self.equivariant:
-                return self.head(fp32(h), fp32(e), g)
-            return self.head(fp32(h), g)
+        return h, e
+
+    def node_states(self, batch: WeightBatch) -> list[torch.Tensor]:
+        """The final state of every neuron, per layer of neurons: ``[(B, n_k, d)]`` for k = 0
+        (inputs) .. L (outputs). Permutation-equivariant; under the scaling group each hidden
+        neuron's state transforms as the model's symmetry says (sign: odd, scale: positively
+        homogeneous), which is what a neuron matching between two networks needs."""
+        g = as_flat_graph(self.input_scale(batch), self.input_value)
+        h = g.per_graph_nodes(self._states(g)[0])
+        return list(torch.split(h, list(self.spec.layout), dim=1))
 
 
 def _split_batch(batch: WeightBatch, size: int) -> list[WeightBatch]:

@@ -79,10 +79,15 @@ class ModelConfig(schema.Section):
     backward_eps: float = setting(0.0, min=0.0,
                                   doc="clamp |e|^2 >= eps in the inverse backward edge state (0: exact)")
     baseline_layers: int = setting(3, min=1, doc="depth of the MLP / StatNN baselines (hidden width d_hid)")
+    embed_dim: int = setting(32, min=1, doc="embedding task: size of the (L2-normalised) embedding the readout gives")
     input_scaling: str = setting(
         "none", choices=CHOICES["input_scaling"],
         doc="none (raw weights, as the original) | rms: divide each layer's weights and biases by their "
         "RMS over the training split (keeps every symmetry; calibrated by the training job)")
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else f"expected a number > 0, got {value}"
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,11 @@ class OptimConfig(schema.Section):
     clip_grad_norm: float = setting(10.0, min=0.0, doc="gradient norm clipping")
     warmup_steps: int = setting(1000, min=0, doc="linear learning-rate warm-up steps")
     patience: int | None = setting(None, min=0, doc="stop after this many evaluations without improvement")
+    temperature: float = setting(0.1, check=_positive,
+                                 doc="embedding task: InfoNCE temperature (cosine similarities are divided by it)")
+    positive_noise: float = setting(
+        0.05, min=0.0, doc="embedding task: a positive is the network moved to a random point of its symmetry "
+        "orbit plus Gaussian noise of this std relative to each layer's RMS (also the retrieval queries)")
 
     def __post_init__(self) -> None:
         super().__post_init__()

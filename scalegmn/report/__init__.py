@@ -4,7 +4,8 @@
   jobs' ``metrics.json`` and ``history.csv`` (``scalegmn verify`` checks one is up to date);
 - :mod:`~scalegmn.report.paper`: the numbers the ScaleGMN paper reports, shown beside ours;
 - :mod:`~scalegmn.report.editing_figure`: table 3's figure of INRs before and after editing;
+- :mod:`~scalegmn.report.embedding_figure`: table 5's figures (embeddings in 2-D, INR retrieval);
 - :mod:`~scalegmn.report.inspection`: what a cached store holds (``scalegmn inspect``).
 """
 
-__all__ = ["editing_figure", "inspection", "paper", "tables"]
+__all__ = ["editing_figure", "embedding_figure", "inspection", "paper", "tables"]

@@ -34,7 +34,7 @@ from scalegmn.atomic import atomic_directory, atomic_write
 from scalegmn.data.acquire import sha256_of
 from scalegmn.report.paper import paper_cell
 from scalegmn.train.experiments import TableConfig
-from scalegmn.vocabulary import TASK_METRICS
+from scalegmn.vocabulary import EXTRA_METRICS, TASK_METRICS
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,47 @@ def summarise(table: TableConfig, metrics: Mapping[Job, Mapping[str, Any]]) -> l
                 }
             )
     return rows
+
+
+def detail_rows(table: TableConfig, metrics: Mapping[Job, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Long-form rows of the task's further metrics (:data:`~scalegmn.vocabulary.EXTRA_METRICS`,
+    a job's ``extra_metrics``), one per (metric, model, dataset) that every seed reports."""
+    out = []
+    for name, tm in EXTRA_METRICS.get(table.task, {}).items():
+        for r in table.rows:
+            for c in table.columns:
+                found = [metrics[(c.view, r.key, s)].get("extra_metrics", {}).get(name) for s in table.seeds]
+                if any(v is None for v in found):
+                    continue
+                values = [float(v) * tm.scale for v in found]
+                mean, std = _mean_std(values)
+                out.append({"model": r.label, "dataset": c.label, "metric": f"{tm.label} ({tm.unit})" if tm.unit else tm.label,
+                            "mean": mean, "std": std, "n_seeds": len(values), "values": values,
+                            "real_data": c.real, "paper_row": "", "paper_mean": None, "paper_std": None})
+    return out
+
+
+def details_markdown(table: TableConfig, details: list[dict[str, Any]]) -> str:
+    """One Markdown table per further metric (rows x columns, mean ± std); "-" where a column has
+    no such metric."""
+    lines = []
+    for tm in EXTRA_METRICS.get(table.task, {}).values():
+        label = f"{tm.label} ({tm.unit})" if tm.unit else tm.label
+        mine = [d for d in details if d["metric"] == label]
+        if not mine:
+            continue
+        digits = 2 if tm.unit == "%" else 3
+        lines += [f"### {label}, {'higher' if tm.higher_is_better else 'lower'} is better", "",
+                  "| Model | " + " | ".join(c.label for c in table.columns) + " |",
+                  "|" + "---|" * (len(table.columns) + 1)]
+        for r in table.rows:
+            cells = []
+            for c in table.columns:
+                x = next((d for d in mine if d["model"] == r.label and d["dataset"] == c.label), None)
+                cells.append(_fmt(x["mean"], x["std"], digits) if x else "-")
+            lines.append(f"| {r.label} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def reference_values(table: TableConfig, rows: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
@@ -171,7 +212,9 @@ def to_html(table: TableConfig, rows: list[dict[str, Any]]) -> str:
 def to_markdown(table: TableConfig, rows: list[dict[str, Any]]) -> str:
     """The table as Markdown: metric legend, one row per model, paper numbers and stand-in notes."""
     tm, d = TASK_METRICS[table.task], _digits(table.task)
-    stand_in = [c for c in table.columns if not c.real]
+    # paper columns only where the paper has numbers (none for the embedding task)
+    has_paper = any(x["paper_mean"] is not None for x in rows)
+    stand_in = [c for c in table.columns if not c.real and has_paper]
     head = ["Model"] + [c.label + (" (stand-in)" if not c.real else "") for c in table.columns]
     head += [f"paper: {c.label} †" for c in stand_in]
     lines = [
@@ -209,6 +252,9 @@ def to_markdown(table: TableConfig, rows: list[dict[str, Any]]) -> str:
             "marked (stand-in) were trained on the offline stand-in zoos: they show that the pipeline "
             "runs and how the models rank, and are NOT comparable with the paper's numbers."
         )
+    elif any(not c.real for c in table.columns):
+        lines.append("Columns marked (stand-in) were trained on the offline stand-in zoos: they show that "
+                     "the pipeline runs and how the models rank.")
     mapping = ", ".join(f"{r.label} → {r.paper_row}" for r in table.rows if r.paper_row)
     if mapping:
         lines.append(f"Paper rows: {mapping}.")
@@ -470,12 +516,16 @@ def write_table(
     metrics = {job: json.loads(Path(p).read_text()) for job, p in metrics_paths.items()}
     record = provenance(table, metrics_paths, history_paths, out_dir)
     rows = summarise(table, metrics)
+    details = detail_rows(table, metrics)
+    markdown = to_markdown(table, rows)
+    if details:
+        markdown += "\n## Every metric (test split)\n\n" + details_markdown(table, details)
     with atomic_directory(out_dir) as tmp:
         (tmp / "figures").mkdir(parents=True)
-        (tmp / f"{table.name}.md").write_text(to_markdown(table, rows))
+        (tmp / f"{table.name}.md").write_text(markdown)
         (tmp / f"{table.name}.tex").write_text(to_latex(table, rows))
         (tmp / f"{table.name}.html").write_text(to_html(table, rows))
-        to_csv(rows, tmp / f"{table.name}.csv")
+        to_csv(rows + details, tmp / f"{table.name}.csv")
         chance = _chance_level(table, metrics)
         bar_chart(table, rows, tmp / "figures" / f"{table.name}_bars.png", chance=chance)
         curves(table, {k: Path(v) for k, v in history_paths.items()}, tmp / "figures", chance=chance)

@@ -4,7 +4,12 @@
   columns, rows, seeds), validated at parse time;
 - :mod:`~scalegmn.train.job`: one pipeline job: data, model, fit, and the files it writes
   (``metrics.json``, ``history.csv``, ``best.pt``);
-- :mod:`~scalegmn.train.loop`: the training and evaluation loop of the three tasks;
+- :mod:`~scalegmn.train.loop`: the training and evaluation loop of the tasks;
+- :mod:`~scalegmn.train.contrastive`: the embedding task's objective (InfoNCE, symmetry + noise
+  positives) and its retrieval evaluation;
+- :mod:`~scalegmn.train.embeddings`: embedding stores (zarr) and ``scalegmn embed``;
+- :mod:`~scalegmn.train.interpolation`: midpoints of two networks after the encoder's alignment;
+- :mod:`~scalegmn.train.search`: nearest networks in an embedding store (``scalegmn search``);
 - :mod:`~scalegmn.train.checkpoint`: resume files (exact resume after a kill), ``best.pt``
   reading and writing, weights-only loading;
 - :mod:`~scalegmn.train.setup`: device, seeding, output count;
@@ -17,4 +22,5 @@
 This ``__init__`` imports no submodule, so the parse-time ``experiments`` stays torch-free.
 """
 
-__all__ = ["checkpoint", "editing", "experiments", "job", "loop", "metrics", "predict", "setup", "tracking"]
+__all__ = ["checkpoint", "contrastive", "editing", "embeddings", "experiments", "interpolation", "job", "loop",
+           "metrics", "predict", "search", "setup", "tracking"]

@@ -36,7 +36,7 @@ from scalegmn.execution import ExecutionConfig
 from scalegmn.models.presets import ModelConfig, OptimConfig, get_preset
 from scalegmn.schema import derived, setting
 from scalegmn.train.tracking import check_loggers
-from scalegmn.vocabulary import TASKS
+from scalegmn.vocabulary import PRESET_TASKS, TASKS
 
 __all__ = ["ColumnConfig", "ExperimentsConfig", "PipelineConfig", "RowConfig",
            "TableConfig", "TrainJob", "TrainingConfig", "merge", "table_from_params",
@@ -186,7 +186,7 @@ class TableConfig:
 
     name: str = derived()
     title: str = setting(None, doc="the table's title (default: its name)")
-    task: str = setting(choices=TASKS, doc="classification | generalization | editing")
+    task: str = setting(choices=TASKS, doc="classification | generalization | editing | embedding")
     seeds: tuple[int, ...] = setting(doc="training seeds of every cell (distinct integers >= 0)")
     columns: tuple[ColumnConfig, ...] = setting(doc="view name -> column settings, in table order")
     rows: tuple[RowConfig, ...] = setting(doc="model name -> row settings, in table order")
@@ -300,8 +300,9 @@ class ExperimentsConfig:
                         preset = get_preset(s["preset"])
                     except ConfigError as err:
                         raise ConfigError(where, err.problem) from None
-                    if preset.task != t.task:
-                        raise ConfigError(where, f"preset {s['preset']!r} is for {preset.task}, the table is {t.task}")
+                    if preset.task not in PRESET_TASKS[t.task]:
+                        raise ConfigError(where, f"preset {s['preset']!r} is for {preset.task}, the table is {t.task}"
+                                                 f" (use a preset for {' or '.join(PRESET_TASKS[t.task])})")
                     try:
                         TrainJob.from_settings(dict(s, seed=t.seeds[0]))
                     except ConfigError as err:

@@ -1,8 +1,9 @@
 """One pipeline job: train one (task, view, model, seed) from its cached stores and write its files.
 
 Outputs: ``best.pt`` (the selected model, :mod:`scalegmn.train.checkpoint`), ``history.csv``
-(one row per evaluation) and ``metrics.json`` (written last: its presence means the job is
-complete). The resume file is deleted after success.
+(one row per evaluation), for the embedding task ``embeddings/<split>.zarr`` (the selected
+model's embedding of every split, :mod:`scalegmn.train.embeddings`), and ``metrics.json``
+(written last: its presence means the job is complete). The resume file is deleted after success.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from scalegmn.data.stream import store_bytes
 from scalegmn.models.metanetworks import build_model, count_parameters
 from scalegmn.train import editing
 from scalegmn.train.checkpoint import CHECKPOINT_FORMAT, discard_resume, save_torch
+from scalegmn.train.embeddings import job_embeddings, probe_metrics, write_job_stores
 from scalegmn.train.experiments import TrainJob
+from scalegmn.train.interpolation import interpolation_metrics
 from scalegmn.train.loop import STOP_ENV, Resume, evaluate, fit
 from scalegmn.train.setup import n_outputs_for, resolve_device, seed_everything
 from scalegmn.train.tracking import Tracker
@@ -53,11 +56,12 @@ def write_json(obj: Any, path: Path) -> None:
 
 @dataclass(frozen=True)
 class JobOutputs:
-    """The files one train job writes."""
+    """The files one train job writes (``embeddings``: the embedding task's stores folder)."""
 
     metrics: Path
     history: Path
     checkpoint: Path
+    embeddings: Path | None = None
 
 
 def _rounded(t: torch.Tensor) -> list[float]:
@@ -81,6 +85,25 @@ def resident_device(dev: torch.device, stores: list) -> torch.device:
         return dev
     log.info("splits on the host: %.0f MB over half of %s's %.0f MB free", need / 2**20, dev, free / 2**20)
     return torch.device("cpu")
+
+
+def _embedding_results(model, best_state, splits, job: TrainJob, outputs: JobOutputs,
+                       device: torch.device) -> dict[str, float]:
+    """The selected encoder's zero-shot probe (CNN zoos) and aligned interpolation (INR zoos,
+    :mod:`scalegmn.train.interpolation`); writes its embedding stores when ``outputs.embeddings`` is set."""
+    model.load_state_dict(best_state)
+    embeddings = job_embeddings(model, splits, job.optim.batch_size, device)
+    probe = probe_metrics(embeddings, splits)
+    if probe:
+        log.info("zero-shot accuracy probe on test: R2 %.4f, Spearman %.4f", probe["probe_r2"], probe["probe_spearman"])
+    interp = interpolation_metrics(model, splits["test"], job.optim.positive_noise)
+    if interp:
+        log.info("midpoint of a test INR and its positive, render MSE: naive %.4g, aligned by the encoder %.4g, "
+                 "oracle %.4g", interp["interp_naive_mse"], interp["interp_aligned_mse"], interp["interp_oracle_mse"])
+    if outputs.embeddings is not None:
+        write_job_stores(outputs.embeddings, embeddings, splits,
+                         {"view": job.view, "settings": job.settings(), "checkpoint": str(outputs.checkpoint)})
+    return {**probe, **interp}
 
 
 def run_job(
@@ -114,7 +137,7 @@ def run_job(
     for name, s in splits.items():
         log.info("%s: %d networks from %s", name, s.size, stores[name])
     spec = splits["train"].spec
-    n_out = n_outputs_for(task, splits)
+    n_out = model_cfg.embed_dim if task == "embedding" else n_outputs_for(task, splits)
     torch.manual_seed(seed)  # model init depends on the seed only
     model = build_model(model_cfg, spec, task=task, n_outputs=n_out, execution=job.execution)
     n_params = count_parameters(model)
@@ -148,6 +171,10 @@ def run_job(
     if task == "editing":
         unedited = evaluate(editing.NoEdit(), splits["test"], task, optim_cfg.batch_size, dev)
         reference = {"label": "Unedited INRs (no model)", "value": unedited[metric]}
+    extra = {}
+    if task == "embedding":
+        extra = {k: v for k, v in result.selected["test"].items() if k != "loss"}
+        extra.update(_embedding_results(model, result.best_state, splits, job, outputs, dev))
     metrics = {
         "task": task,
         "view": settings["view"],
@@ -166,6 +193,7 @@ def run_job(
         "resumed_from_step": result.resumed_from_step,
         "settings": settings,
         **({"reference": reference} if reference else {}),
+        **({"extra_metrics": extra} if extra else {}),
     }
     checkpoint = {
         "format": CHECKPOINT_FORMAT,

@@ -1,6 +1,7 @@
-"""Training and evaluation loops of the three tasks, with exact resume after a kill.
+"""Training and evaluation loops of the tasks, with exact resume after a kill.
 
-One loop serves classification, generalization prediction and INR editing (docs/model.md §5):
+One loop serves classification, generalization prediction, INR editing (docs/model.md §5) and
+the contrastive embedding task (:mod:`scalegmn.train.contrastive`):
 AdamW, gradient-norm clipping, linear warmup stepped once per batch and then constant, an
 evaluation of val and test after every epoch (or every ``eval_every_steps`` steps), and the
 paper's model selection: the reported number is the TEST metric at the evaluation with the best
@@ -33,6 +34,7 @@ from scalegmn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.models.presets import OptimConfig
 from scalegmn.train import editing
 from scalegmn.train.checkpoint import restore_resume, save_resume
+from scalegmn.train.contrastive import Contrastive, contrastive_loss, evaluate_split
 from scalegmn.train.metrics import (
     SELECTION,
     classification_metrics,
@@ -72,8 +74,9 @@ class LinearWarmup:
 # --- one batch ---------------------------------------------------------------------------------
 
 
-def _batch_loss(model, batch, task: str, images) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean training loss, per-item values used for evaluation)."""
+def _batch_loss(model, batch, task: str, images, objective: Contrastive | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean training loss, per-item values used for evaluation; for the embedding task the
+    loss alone: it is evaluated by :func:`scalegmn.train.contrastive.evaluate_split`)."""
     if task == "classification":
         logits = model(batch)
         return torch.nn.functional.cross_entropy(logits, batch.y), logits
@@ -86,6 +89,9 @@ def _batch_loss(model, batch, task: str, images) -> tuple[torch.Tensor, torch.Te
         rendered = editing.render(editing.apply_delta(batch.net, delta_w, delta_b), editing.IMAGE_SHAPE)
         err = editing.per_image_mse(rendered, target)
         return err.mean(), err
+    if task == "embedding":
+        loss = contrastive_loss(model, batch, objective or Contrastive())
+        return loss, loss.detach().reshape(1)
     raise ValueError(f"unknown task {task!r}")
 
 
@@ -127,8 +133,12 @@ def optimizer_step(
 
 
 @torch.no_grad()
-def evaluate(model, split: Split, task: str, batch_size: int, device: torch.device) -> dict[str, float]:
-    """Metrics of ``model`` over the whole split (in order, no shuffling)."""
+def evaluate(model, split: Split, task: str, batch_size: int, device: torch.device, *,
+             objective: Contrastive | None = None) -> dict[str, float]:
+    """Metrics of ``model`` over the whole split (in order, no shuffling); ``objective``: the
+    embedding task's settings."""
+    if task == "embedding":
+        return evaluate_split(model, split, batch_size, device, objective or Contrastive())
     was_training = model.training
     model.eval()
     outs, ys = [], []
@@ -256,8 +266,8 @@ def _start(model, loop: OptimConfig, task: str, splits: Mapping[str, Split], *, 
                 total_steps, steps_per_epoch, on_eval)
 
 
-def _training_loss(model, task: str, images, part) -> torch.Tensor:
-    return _batch_loss(model, part, task, images)[0]
+def _training_loss(model, task: str, images, objective: Contrastive, part) -> torch.Tensor:
+    return _batch_loss(model, part, task, images, objective)[0]
 
 
 def _next_indices(run: _Run, state: TrainState) -> torch.Tensor:
@@ -278,7 +288,8 @@ def _train_step(run: _Run, state: TrainState) -> bool:
         run.model,
         run.optimizer,
         batch,
-        functools.partial(_training_loss, run.model, run.task, getattr(run.train, "images", None)),
+        functools.partial(_training_loss, run.model, run.task, getattr(run.train, "images", None),
+                          Contrastive.of(run.loop)),
         clip_grad_norm=run.loop.clip_grad_norm,
         execution=run.execution,
     )
@@ -324,7 +335,8 @@ def _evaluate_and_select(run: _Run, state: TrainState) -> float:
         "train_loss": state.loss_sum / max(state.loss_count, 1),
     }
     state.loss_sum, state.loss_count = 0.0, 0
-    results = {name: evaluate(run.model, run.splits[name], run.task, run.loop.batch_size, run.device)
+    results = {name: evaluate(run.model, run.splits[name], run.task, run.loop.batch_size, run.device,
+                              objective=Contrastive.of(run.loop))
                for name in ("val", "test")}
     for name, res in results.items():
         row.update({f"{name}_{k}": v for k, v in res.items()})

@@ -88,17 +88,23 @@ def _is_store(path: Path) -> bool:
     return path.is_dir() and (path.suffix == ".zarr" or (path / "zarr.json").exists())
 
 
+def read_input(source: Path, ckpt: dict) -> Split:
+    """The networks of ``source``: a cached store as stored, a zoo folder or ``.pth`` file in
+    the checkpoint's architecture."""
+    if _is_store(source):
+        return load_split(source)
+    return _read_zoo(source, NetworkSpec.from_dict(ckpt["spec"]))
+
+
 def predict_rows(checkpoint: Path, source: Path, batch_size: int = 64, device: str = "auto") -> list[dict]:
     """One CSV row per network of ``source`` (a store, a zoo folder or a ``.pth``), with the
     columns listed in the module docstring."""
     dev = resolve_device(device)
     model, ckpt = load_checkpoint(checkpoint, device=str(dev))
     task = ckpt["task"]
-    data: Split
-    if _is_store(source):
-        data = load_split(source)
-    else:
-        data = _read_zoo(source, NetworkSpec.from_dict(ckpt["spec"]))
+    if task == "embedding":
+        raise DataError(checkpoint, "is an embedding checkpoint; use `scalegmn embed CHECKPOINT INPUT --out FILE.zarr`")
+    data = read_input(source, ckpt)
     log.info("predicting %d networks from %s with %s (%s)", data.size, source, checkpoint, task)
     images = getattr(data, "images", None)
     out: list[dict] = []

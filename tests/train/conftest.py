@@ -78,7 +78,8 @@ def model_for():
         spec = splits["train"].spec
         if task == "editing":
             return ScaleEditModel(spec)
-        return FlatModel(spec, splits["train"].n_classes if task == "classification" else 1)
+        n_out = {"classification": splits["train"].n_classes, "embedding": 4}.get(task, 1)
+        return FlatModel(spec, n_out)
 
     return build
 

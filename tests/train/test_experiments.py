@@ -151,9 +151,19 @@ def test_shipped_config_is_valid():
 
     cfg = yaml.safe_load((Path(__file__).parents[2] / "config.yaml").read_text())
     exp = ExperimentsConfig.from_mapping(cfg)
-    assert set(exp.tables) == {"table1", "table2", "table3"}
+    assert set(exp.tables) >= {"table1", "table2", "table3", "table5"}
     for t in exp.tables.values():
         assert len(t.seeds) >= 2
     assert [r.key for r in exp.tables["table1"].rows] == ["mlp", "gmn", "scalegmn", "scalegmn_b"]
     assert [r.key for r in exp.tables["table2"].rows] == ["statnn", "gmn", "scalegmn", "scalegmn_b"]
     assert [r.key for r in exp.tables["table3"].rows] == ["mlp", "scalegmn", "scalegmn_b"]
+    assert [r.key for r in exp.tables["table5"].rows] == ["mlp", "gmn", "scalegmn", "scalegmn_b"]
+
+
+def test_embedding_tables_take_invariant_presets_only():
+    cfg = {"tables": {"t": {"task": "embedding", "seeds": [0], "columns": {"mnist": {"preset": "mnist_editing/scalegmn"}},
+                            "rows": {"m": {}}}}}
+    with pytest.raises(ConfigError, match="classification or generalization"):
+        ExperimentsConfig.from_mapping(cfg)
+    cfg["tables"]["t"]["columns"]["mnist"]["preset"] = "mnist_cls/scalegmn"
+    assert ExperimentsConfig.from_mapping(cfg).job("embedding", "mnist", "m", 0).preset == "mnist_cls/scalegmn"

@@ -50,7 +50,8 @@ def test_editing_learns_a_dilation_like_edit(splits_for, model_for):
     assert after.selected["val"]["mse"] < before.selected["val"]["mse"]
 
 
-@pytest.mark.parametrize(("task", "stop", "resumed_at"), [("classification", 10, 8), ("editing", 8, 8)])
+@pytest.mark.parametrize(("task", "stop", "resumed_at"), [("classification", 10, 8), ("editing", 8, 8),
+                                                           ("embedding", 10, 8)])
 def test_killed_run_resumes_to_the_same_result(task, stop, resumed_at, tmp_path, splits_for, model_for):
     splits = splits_for(task, sizes=(24, 8, 8)) if task == "editing" else splits_for(task)
     reference = fit(model_for(task, splits, seed=3), LOOP, task, splits, seed=3)
