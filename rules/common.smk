@@ -46,10 +46,15 @@ def package_code(folder, names=None):
     modules that scripts import, so editing them must make the rule's outputs out of date."""
     pkg = os.path.join(workflow.basedir, "scalegmn", folder)
     if names is None:
-        names = sorted(f for f in os.listdir(pkg) if f.endswith(".py")) if os.path.isdir(pkg) else []
+        names = (
+            sorted(f for f in os.listdir(pkg) if f.endswith(".py")) if os.path.isdir(pkg) else []
+        )
     files = [os.path.join(pkg, f) for f in names]
-    return [os.path.relpath(f) if f.startswith(os.getcwd() + os.sep) else f
-            for f in files if os.path.exists(f)]
+    return [
+        os.path.relpath(f) if f.startswith(os.getcwd() + os.sep) else f
+        for f in files
+        if os.path.exists(f)
+    ]
 
 
 def get_dataset_config(wildcards):
@@ -62,8 +67,10 @@ def get_acquire_params(wildcards):
     ds = get_dataset_config(wildcards)
     params = ds.acquire_params()
     if ds.source == "local" and os.path.isdir(local_path(ds.local_path)):
-        params = json.dumps({**json.loads(params), "root": local_dataset_root(ds.name, ds.local_path)},
-                            sort_keys=True)
+        params = json.dumps(
+            {**json.loads(params), "root": local_dataset_root(ds.name, ds.local_path)},
+            sort_keys=True,
+        )
     return params
 
 
@@ -83,7 +90,12 @@ def get_ingest_params(wildcards):
     (names, sizes and mtimes of its files) is part of the params: repairing, adding or removing
     a file reruns ingest and everything after it."""
     ds = get_dataset_config(wildcards)
-    body = {"dataset": ds.name, "fmt": ds.format, "root": ds.root_name, "on_bad_file": ds.on_bad_file}
+    body = {
+        "dataset": ds.name,
+        "fmt": ds.format,
+        "root": ds.root_name,
+        "on_bad_file": ds.on_bad_file,
+    }
     if ds.source == "local" and os.path.isdir(local_path(ds.local_path)):
         body["content"] = local_folder_listing(local_dataset_root(ds.name, ds.local_path))
     return json.dumps(body, sort_keys=True)

@@ -22,8 +22,6 @@ rule download_dataset:
         "results/logs/download_dataset/{dataset}.log",
     benchmark:
         "results/benchmarks/download_dataset/{dataset}.tsv"
-    params:
-        acquire=get_acquire_params,
     # Never rerun by Snakemake (this overrides a profile's `retries`): transient failures are
     # retried inside the job (`download.retries` attempts, backoff, resumed with Range) and a
     # failed run keeps its partial files in download.partial/ for the next run to resume; an
@@ -31,6 +29,8 @@ rule download_dataset:
     retries: 0
     conda:
         "../envs/scalegmn-cpu.yaml"
+    params:
+        acquire=get_acquire_params,
     script:
         "../workflow_scripts/download_dataset.py"
 
@@ -44,10 +44,10 @@ rule extract_dataset:
         "results/logs/extract_dataset/{dataset}.log",
     benchmark:
         "results/benchmarks/extract_dataset/{dataset}.tsv"
-    params:
-        acquire=get_acquire_params,
     conda:
         "../envs/scalegmn-cpu.yaml"
+    params:
+        acquire=get_acquire_params,
     script:
         "../workflow_scripts/extract_dataset.py"
 
@@ -61,10 +61,10 @@ rule build_standin:
         "results/logs/build_standin/{dataset}.log",
     benchmark:
         "results/benchmarks/build_standin/{dataset}.tsv"
-    params:
-        acquire=get_acquire_params,
     conda:
         "../envs/scalegmn-cpu.yaml"
+    params:
+        acquire=get_acquire_params,
     script:
         "../workflow_scripts/build_standin.py"
 
@@ -79,10 +79,10 @@ rule ingest_dataset:
         "results/logs/ingest_dataset/{dataset}.log",
     benchmark:
         "results/benchmarks/ingest_dataset/{dataset}.tsv"
-    params:
-        ingest=get_ingest_params,
     conda:
         "../envs/scalegmn-cpu.yaml"
+    params:
+        ingest=get_ingest_params,
     script:
         "../workflow_scripts/ingest_dataset.py"
 
@@ -96,10 +96,10 @@ rule make_splits:
         "results/logs/make_splits/{dataset}.log",
     benchmark:
         "results/benchmarks/make_splits/{dataset}.tsv"
-    params:
-        seed=get_split_seed,
     conda:
         "../envs/scalegmn-cpu.yaml"
+    params:
+        seed=get_split_seed,
     script:
         "../workflow_scripts/make_splits.py"
 
@@ -114,10 +114,10 @@ rule canonicalize_dataset:
         "results/logs/canonicalize_dataset/{dataset}.log",
     benchmark:
         "results/benchmarks/canonicalize_dataset/{dataset}.tsv"
-    params:
-        mode=get_canonicalize_mode,
     conda:
         "../envs/scalegmn-cpu.yaml"
+    params:
+        mode=get_canonicalize_mode,
     script:
         "../workflow_scripts/canonicalize_dataset.py"
 
@@ -133,10 +133,10 @@ rule build_cache:
         "results/logs/build_cache/{view}.log",
     benchmark:
         "results/benchmarks/build_cache/{view}.tsv"
+    conda:
+        "../envs/scalegmn-cpu.yaml"
     params:
         view=get_view_params,
         config_hash=get_view_config_hash,
-    conda:
-        "../envs/scalegmn-cpu.yaml"
     script:
         "../workflow_scripts/build_cache.py"

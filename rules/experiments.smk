@@ -20,16 +20,25 @@ def get_final_output():
 
 
 def get_train_code():
-    return package_code("data", ["cache.py"]) + [f for folder in TRAIN_CODE_FOLDERS for f in package_code(folder)]
+    return package_code("data", ["cache.py"]) + [
+        f for folder in TRAIN_CODE_FOLDERS for f in package_code(folder)
+    ]
 
 
 def get_train_inputs(wildcards):
     stores = get_view_stores(wildcards.view)
-    return {"train": stores["train"], "val": stores["val"], "test": stores["test"], "code": get_train_code()}
+    return {
+        "train": stores["train"],
+        "val": stores["val"],
+        "test": stores["test"],
+        "code": get_train_code(),
+    }
 
 
 def get_train_settings(wildcards):
-    return EXPERIMENTS.job_settings(wildcards.task, wildcards.view, wildcards.model, int(wildcards.seed))
+    return EXPERIMENTS.job_settings(
+        wildcards.task, wildcards.view, wildcards.model, int(wildcards.seed)
+    )
 
 
 def get_resume_path(wildcards):
@@ -64,12 +73,16 @@ def get_table_inputs(wildcards):
     if t.task == "editing":
         # the editing figure renders test INRs before/after the first seed's best checkpoints
         seed = t.seeds[0]
-        inputs["checkpoints"] = [os.path.join(d, "best.pt") for (v, m, s), d in dirs.items() if s == seed]
+        inputs["checkpoints"] = [
+            os.path.join(d, "best.pt") for (v, m, s), d in dirs.items() if s == seed
+        ]
         inputs["stores"] = [get_view_stores(c.view)["test"] for c in t.columns]
     if t.task == "embedding":
         # the figures read the first seed's test embeddings and render the columns' test INRs
         seed = t.seeds[0]
-        inputs["embeddings"] = [os.path.join(d, "embeddings") for (v, m, s), d in dirs.items() if s == seed]
+        inputs["embeddings"] = [
+            os.path.join(d, "embeddings") for (v, m, s), d in dirs.items() if s == seed
+        ]
         inputs["stores"] = [get_view_stores(c.view)["test"] for c in t.columns]
     return inputs
 

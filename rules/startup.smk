@@ -33,7 +33,9 @@ except ConfigError as err:
 # they import scalegmn/ from this repository (no `pip install -e ../`, which resolved against
 # .snakemake/conda/). Cluster jobs parse this file again, so they get the same path.
 if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
-    os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p))
+    os.environ.update(
+        PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
+    )
 
 LOCK_DIR = os.path.join(".snakemake", "locks")
 DRIVER_RECORD_PREFIX = "scalegmn-driver-"
@@ -76,8 +78,11 @@ def release_stale_lock():
         return
     shutil.rmtree(LOCK_DIR, ignore_errors=True)
     pids = ", ".join(str(r.get("pid", "?")) for _, r in records)
-    print(f"Released the lock of a killed Snakemake run (pid {pids}, no longer running); "
-          "its unfinished jobs are rerun.", file=sys.stderr)
+    print(
+        f"Released the lock of a killed Snakemake run (pid {pids}, no longer running); "
+        "its unfinished jobs are rerun.",
+        file=sys.stderr,
+    )
 
 
 def record_driver():

@@ -17,12 +17,12 @@ rule table:
         "results/logs/table/{table}.log",
     benchmark:
         "results/benchmarks/table/{table}.tsv"
-    params:
-        table=get_table_config,
-        jobs=get_table_jobs,
     wildcard_constraints:
         table=alternatives(EXPERIMENTS.tables),
     conda:
         "../envs/scalegmn-cpu.yaml"
+    params:
+        table=get_table_config,
+        jobs=get_table_jobs,
     script:
         "../workflow_scripts/table.py"

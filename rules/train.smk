@@ -13,21 +13,21 @@ rule train:
         "results/logs/train/{task}/{view}/{model}/seed{seed}.log",
     benchmark:
         "results/benchmarks/train/{task}/{view}/{model}/seed{seed}.tsv"
+    wildcard_constraints:
+        task=alternatives(t for t in TASKS if t != "embedding"),
+        seed=r"\d+",
+    retries: 2
+    conda:
+        f"../envs/scalegmn-{EXPERIMENTS.training.conda_env}.yaml"
+    threads: 1
+    resources:
+        runtime=get_train_runtime,
+        mem_mb=get_train_mem_mb,
     params:
         settings=get_train_settings,
         resume=get_resume_path,
         device=EXPERIMENTS.training.device,
         checkpoint_every=EXPERIMENTS.training.checkpoint_every_steps,
-    wildcard_constraints:
-        task=alternatives(t for t in TASKS if t != "embedding"),
-        seed=r"\d+",
-    threads: 1
-    retries: 2
-    resources:
-        runtime=get_train_runtime,
-        mem_mb=get_train_mem_mb,
-    conda:
-        f"../envs/scalegmn-{EXPERIMENTS.training.conda_env}.yaml"
     script:
         "../workflow_scripts/train.py"
 
