@@ -149,6 +149,7 @@ def _cell(rows: list[dict[str, Any]], model: str, dataset: str) -> dict[str, Any
 
 STAND_IN_MARK = " (stand-in)"
 PAPER_MARK = " †"
+REFERENCE_NOTE = "Reference on the same test sets"
 
 
 def _legend(table: TableConfig) -> str:
@@ -164,7 +165,9 @@ def grid(table: TableConfig, rows: list[dict[str, Any]]) -> tuple[list[str], lis
     model (our mean ± std; the paper's number beside it on real-data columns, in separate
     "paper: ... †" columns for stand-in ones) and the notes below it."""
     d = _digits(table.task)
-    stand_in = [c for c in table.columns if not c.real]
+    # paper columns only where the paper has numbers (none for the embedding task)
+    has_paper = any(x["paper_mean"] is not None for x in rows)
+    stand_in = [c for c in table.columns if not c.real and has_paper]
     head = ["Model"] + [c.label + (STAND_IN_MARK if not c.real else "") for c in table.columns]
     head += [f"paper: {c.label}{PAPER_MARK}" for c in stand_in]
     body = []
@@ -182,12 +185,15 @@ def grid(table: TableConfig, rows: list[dict[str, Any]]) -> tuple[list[str], lis
     notes = []
     references = reference_values(table, rows)
     if references:
-        notes.append(f"Reference on the same test sets, {references[0][1]}: "
+        notes.append(f"{REFERENCE_NOTE}, {references[0][1]}: "
                      + ", ".join(f"{col}: {v:.{d}f}" for col, _, v in references) + ".")
     if stand_in:
-        notes.append(f"† The paper's number on the real dataset. Columns marked{STAND_IN_MARK} were "
-                     "trained on the offline stand-in zoos: they show that the pipeline runs and how the models "
-                     "rank, and are NOT comparable with the paper's numbers.")
+        notes.append("† The paper's number on the real dataset (paper rows listed below). Columns marked"
+                     f"{STAND_IN_MARK} were trained on the offline stand-in zoos: they show that the pipeline runs "
+                     "and how the models rank, and are NOT comparable with the paper's numbers.")
+    elif any(not c.real for c in table.columns):
+        notes.append(f"Columns marked{STAND_IN_MARK} were trained on the offline stand-in zoos: they show that the "
+                     "pipeline runs and how the models rank.")
     mapping = ", ".join(f"{r.label} → {r.paper_row}" for r in table.rows if r.paper_row)
     if mapping:
         notes.append(f"Paper rows: {mapping}.")
@@ -211,53 +217,14 @@ def to_html(table: TableConfig, rows: list[dict[str, Any]]) -> str:
 
 def to_markdown(table: TableConfig, rows: list[dict[str, Any]]) -> str:
     """The table as Markdown: metric legend, one row per model, paper numbers and stand-in notes."""
-    tm, d = TASK_METRICS[table.task], _digits(table.task)
-    # paper columns only where the paper has numbers (none for the embedding task)
-    has_paper = any(x["paper_mean"] is not None for x in rows)
-    stand_in = [c for c in table.columns if not c.real and has_paper]
-    head = ["Model"] + [c.label + (" (stand-in)" if not c.real else "") for c in table.columns]
-    head += [f"paper: {c.label} †" for c in stand_in]
-    lines = [
-        f"# {table.title}",
-        "",
-        f"Metric: {tm.label}{' in ' + tm.unit if tm.unit else ''}, "
-        f"{'higher' if tm.higher_is_better else 'lower'} is better. "
-        f"Mean ± std over {len(table.seeds)} seeds ({', '.join(map(str, table.seeds))}); "
-        "the test metric at the evaluation with the best validation metric.",
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-    ]
-    for r in table.rows:
-        cells = [r.label]
-        for c in table.columns:
-            x = _cell(rows, r.label, c.label)
-            s = _fmt(x["mean"], x["std"], d)
-            if c.real and x["paper_mean"] is not None:
-                s += f" (paper {_fmt(x['paper_mean'], x['paper_std'], d)})"
-            cells.append(s)
-        for c in stand_in:
-            x = _cell(rows, r.label, c.label)
-            cells.append(_fmt(x["paper_mean"], x["paper_std"], d))
-        lines.append("| " + " | ".join(cells) + " |")
+    head, body, notes = grid(table, rows)
+    lines = [f"# {table.title}", "", _legend(table), "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
     lines.append("")
-    references = reference_values(table, rows)
-    if references:
-        label = references[0][1]
-        cells = ", ".join(f"{col}: {v:.{d}f}" for col, _, v in references)
-        lines += [f"Reference on the same test sets, {label}: {cells}.", ""]
-    if stand_in:
-        lines.append(
-            "† The paper's number on the real dataset (paper rows listed below). Columns "
-            "marked (stand-in) were trained on the offline stand-in zoos: they show that the pipeline "
-            "runs and how the models rank, and are NOT comparable with the paper's numbers."
-        )
-    elif any(not c.real for c in table.columns):
-        lines.append("Columns marked (stand-in) were trained on the offline stand-in zoos: they show that "
-                     "the pipeline runs and how the models rank.")
-    mapping = ", ".join(f"{r.label} → {r.paper_row}" for r in table.rows if r.paper_row)
-    if mapping:
-        lines.append(f"Paper rows: {mapping}.")
+    for note in notes:
+        lines.append(note)
+        if note.startswith(REFERENCE_NOTE):
+            lines.append("")
     lines.append("")
     return "\n".join(lines)
 
