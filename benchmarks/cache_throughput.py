@@ -2,7 +2,7 @@
 
 Prints one JSON line per measurement:
 - build from .pth files (MNIST-INR format): ingest (read every file once into HDF5) + cache;
-- build from weights.npy (Small CNN Zoo format): ingest (memory-mapped blocks) + cache;
+- build from weights.npy (Small CNN Zoo format): ingest (blocks of rows read from the file) + cache;
 - load a cached split into memory (load_split): MB/s and networks/s, for several chunk sizes;
 - the original's path: one torch.load per network (what every epoch pays there).
 

@@ -21,6 +21,10 @@ Memory modes (``memory``), from most to least activation memory per training ste
   outputs only; about a third more compute); a WeightBatch runs in chunks of
   ``checkpoint_chunk`` graphs.
 
+``resident_max_mb`` is the data's memory policy: splits larger than it are streamed block by
+block instead of loaded whole (:mod:`scalegmn.data.stream`); a different batch order, the same
+training otherwise.
+
 ``micro_batch_size`` is independent of the mode: the training step accumulates gradients over
 micro-batches (the same step, one micro-batch's memory).
 
@@ -76,6 +80,12 @@ class ExecutionConfig(schema.Section):
     micro_batch_size: int | None = setting(
         None, min=1, doc="accumulate each training step's gradient over micro-batches of this many "
         "networks: the same step, one micro-batch's activation memory (null: the whole batch)")
+
+    resident_max_mb: float | None = setting(
+        4096.0, min=0.0, doc="a split whose cached weights take more than this many MB is not loaded "
+        "whole: the job streams it from its zarr shards (scalegmn.data.stream: background reader, "
+        "pinned memory on CUDA; training shuffles by block, evaluation reads in order), in about "
+        "(prefetch + 2) x 4096 networks of memory; null: every split resident")
 
     @property
     def checkpoint(self) -> bool:

@@ -9,7 +9,8 @@ Per format (readers in scalegmn.data.formats):
   the archive's ``splits.json`` goes to the attribute ``official_splits``.
 - ``cifar_inr``: base ``randinit_smaller_<c>s`` and every ``randinit_smaller_aug<k>_<c>s`` copy;
   columns ``idx`` and ``aug`` (-1 for the base networks).
-- ``cnn_zoo``: ``weights.npy`` memory-mapped and read in blocks; ONLY the final checkpoints
+- ``cnn_zoo``: ``weights.npy`` read in blocks of rows from the file (not memory-mapped: read
+  pages of a map would stay in the peak RSS; :class:`~scalegmn.data.formats.cnn_zoo.WeightRows`); ONLY the final checkpoints
   (``step == 86``) are kept, as the splits use nothing else; columns ``zoo_row`` (row in
   weights.npy), ``activation``; target = ``test_accuracy``; the NFN split CSV goes to
   ``extras/split_perm``.
@@ -195,7 +196,7 @@ def ingest_zoo(root: Path, quarantine: Quarantine, out: Path) -> tuple[NetworkSe
     """
     layout = cnn_zoo.read_layout(root)
     metrics = cnn_zoo.read_metrics(root)
-    weights = cnn_zoo.open_weights(root, layout=layout, metrics=metrics)
+    weights = cnn_zoo.open_weight_rows(root, layout=layout, metrics=metrics)  # read block by block
     keep = np.flatnonzero(metrics["step"].to_numpy() == ZOO_FINAL_STEP)
     if keep.size == 0:
         raise DataError(root / cnn_zoo.METRICS_FILE, f"no rows with step == {ZOO_FINAL_STEP}")
@@ -211,7 +212,7 @@ def ingest_zoo(root: Path, quarantine: Quarantine, out: Path) -> tuple[NetworkSe
     try:
         for lo in range(0, keep.size, _BLOCK):
             rows = keep[lo : lo + _BLOCK]
-            net = cnn_zoo.rows_to_network(weights[rows], layout, "relu")  # mmap: reads this block only
+            net = cnn_zoo.rows_to_network(weights[rows], layout, "relu")  # reads this block only
             finite = torch.stack([torch.isfinite(t.flatten(1)).all(1) for t in (*net.weights, *net.biases)]).all(0)
             ok = finite.numpy() & np.isfinite(acc[rows]) & np.isin(acts[rows], ("relu", "tanh"))
             for r in rows[~ok]:

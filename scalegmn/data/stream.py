@@ -15,6 +15,7 @@ memory budget, streamed otherwise.
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from collections.abc import Iterator
@@ -77,6 +78,10 @@ class StreamedSplit:
         if rows.shape[0] and not np.array_equal(rows[: min(16, rows.shape[0])], np.arange(min(16, rows.shape[0]))):
             raise DataError(self.path, "the store's rows are not in network order; load it with load_split")
         self._y = root["y"]
+        y = self._y[...]  # 8 bytes a network: held, as the labels are needed whole (n_classes, metrics)
+        self.task_kind = "classification" if y.dtype.kind in "iu" else "regression"
+        self.y = torch.from_numpy(y.astype(np.int64) if self.task_kind == "classification" else y.astype(np.float32))
+        self._source = root["source"]
         mask = root["sign_mask"]
         odd = int(mask[...].sum()) if mask.shape[0] else 0  # bools: 1 byte a network, read once
         self._mask = mask if 0 < odd < mask.shape[0] else None  # None: one activation
@@ -84,8 +89,33 @@ class StreamedSplit:
         self.device = torch.device(device)
         self.block_networks = int(block_networks)
         self.prefetch = max(1, int(prefetch))
-        self.n_classes = self.attrs.get("n_classes")
+        self.n_classes = self.attrs.get("n_classes") if self.task_kind == "classification" else None
+        # MNIST editing's original images (784 bytes a network as stored): held whole, as load_split
+        # holds them, since a batch's targets are looked up by row.
         self.images = None
+        if "images" in root:
+            images = torch.from_numpy(root["images"][...])
+            self.images = images.float().div_(255.0).unsqueeze(1).to(self.device)
+
+    @property
+    def sources(self) -> list[str]:
+        """Per-network source ids (read from the store when asked for)."""
+        return [str(s) for s in self._source[...]]
+
+    def layer_rms(self) -> tuple[list[float], list[float]]:
+        """Each layer's RMS over the split (weights, then biases), read block by block: what
+        :meth:`scalegmn.nn.input_scale.LayerScale.calibrate` computes from a resident split."""
+        arrays = [*self._weights, *self._biases]
+        sums, counts = [0.0] * len(arrays), [0] * len(arrays)
+        for lo in range(0, self.size, self.block_networks):
+            hi = min(lo + self.block_networks, self.size)
+            for i, a in enumerate(arrays):
+                block = np.asarray(a[lo:hi], dtype=np.float64)
+                sums[i] += float(np.square(block).sum())
+                counts[i] += block.size
+        rms = [math.sqrt(t / c) if c and t > 0 else 1.0 for t, c in zip(sums, counts, strict=True)]
+        n = self._spec.n_layers
+        return rms[:n], rms[n:]
 
     @property
     def size(self) -> int:
@@ -160,7 +190,10 @@ class StreamedSplit:
                 y = y.to(self.device, non_blocking=True)
                 rows = torch.arange(lo, hi, device=self.device)
                 if shuffle:
-                    order = torch.randperm(hi - lo, generator=generator).to(self.device)
+                    order = torch.randperm(hi - lo, generator=generator)
+                    if self.device.type == "cuda":  # pinned: the copy does not make the host wait
+                        order = order.pin_memory()
+                    order = order.to(self.device, non_blocking=True)
                     tensors, y, rows = [t[order] for t in tensors], y[order], rows[order]
                 if carry is not None:  # the last block's remainder first: every batch is full
                     tensors = [torch.cat([c, t]) for c, t in zip(carry[0], tensors, strict=True)]
@@ -181,6 +214,18 @@ class StreamedSplit:
                     q.get_nowait()
                 except queue.Empty:
                     thread.join(timeout=0.05)
+
+
+def in_order(split, batch_size: int) -> Iterator[WeightBatch]:
+    """The split's networks in row order, ``batch_size`` at a time (the last batch may be
+    smaller): a :class:`StreamedSplit` through its background reader, any other
+    :class:`~scalegmn.data.split_protocol.Split` by ``get`` of consecutive rows. Evaluation and
+    embedding read splits this way."""
+    if isinstance(split, StreamedSplit):
+        yield from split.batches(batch_size, shuffle=False)
+        return
+    for start in range(0, split.size, batch_size):
+        yield split.get(torch.arange(start, min(start + batch_size, split.size)))
 
 
 def open_split(store_path: str | Path, *, device: str | torch.device = "cpu",

@@ -56,8 +56,14 @@ class LayerScale(nn.Module):
             value = float(t.double().pow(2).mean().sqrt())
             return value if value > 0 else 1.0
 
-        self.weight_scale.copy_(torch.tensor([rms(w) for w in net.weights], dtype=torch.float64))
-        self.bias_scale.copy_(torch.tensor([rms(b) for b in net.biases], dtype=torch.float64))
+        self.set_scales([rms(w) for w in net.weights], [rms(b) for b in net.biases])
+
+    @torch.no_grad()
+    def set_scales(self, weight_scale: list[float], bias_scale: list[float]) -> None:
+        """Set the constants to given per-layer values (e.g. RMS computed block by block over a
+        streamed split, :meth:`scalegmn.data.stream.StreamedSplit.layer_rms`)."""
+        self.weight_scale.copy_(torch.tensor(weight_scale, dtype=torch.float64))
+        self.bias_scale.copy_(torch.tensor(bias_scale, dtype=torch.float64))
         self._identity = None
 
     def forward(self, batch):

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - the usual name
 
 from scalegmn.data.split_protocol import Split
+from scalegmn.data.stream import in_order
 from scalegmn.models.presets import OptimConfig
 from scalegmn.train.metrics import retrieval_metrics
 from scalegmn.weightspace.batch import WeightBatch
@@ -119,8 +120,8 @@ def split_embeddings(model: torch.nn.Module, split: Split, batch_size: int, devi
     model.eval()
     generator = torch.Generator().manual_seed(seed)
     out = []
-    for start in range(0, split.size, batch_size):
-        batch = split.get(torch.arange(start, min(start + batch_size, split.size))).to(device)
+    for batch in in_order(split, batch_size):
+        batch = batch.to(device)
         if noise is not None:
             batch = positive_views(batch, noise, generator)
         out.append(embed(model, batch).double().cpu())

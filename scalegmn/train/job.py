@@ -22,7 +22,7 @@ import torch
 
 from scalegmn.atomic import atomic_write
 from scalegmn.data.cache import load_split
-from scalegmn.data.stream import store_bytes
+from scalegmn.data.stream import StreamedSplit, store_bytes
 from scalegmn.models.metanetworks import build_model, count_parameters
 from scalegmn.train import editing
 from scalegmn.train.checkpoint import CHECKPOINT_FORMAT, discard_resume, save_torch
@@ -87,6 +87,28 @@ def resident_device(dev: torch.device, stores: list) -> torch.device:
     return torch.device("cpu")
 
 
+def open_splits(stores: Mapping[str, str | Path], dev: torch.device,
+                resident_max_mb: float | None) -> dict[str, Any]:
+    """The train, val and test splits of a job: each loaded whole (on the GPU when all the
+    resident ones fit there, :func:`resident_device`) unless its weights take more than
+    ``resident_max_mb`` MB (``execution.resident_max_mb``; None: no limit), then streamed from
+    its store (:class:`~scalegmn.data.stream.StreamedSplit`, batches arriving on ``dev``)."""
+    names = ("train", "val", "test")
+    streamed = set()
+    if resident_max_mb is not None:
+        streamed = {name for name in names if store_bytes(stores[name]) / 2**20 > resident_max_mb}
+    split_device = resident_device(dev, [stores[name] for name in names if name not in streamed])
+    splits: dict[str, Any] = {}
+    for name in names:
+        if name in streamed:
+            splits[name] = StreamedSplit(stores[name], device=dev)
+            log.info("%s: streamed from its store (%.0f MB over execution.resident_max_mb %g)",
+                     name, store_bytes(stores[name]) / 2**20, resident_max_mb)
+        else:
+            splits[name] = load_split(stores[name], device=split_device)
+    return splits
+
+
 def _embedding_results(model, best_state, splits, job: TrainJob, outputs: JobOutputs,
                        device: torch.device) -> dict[str, float]:
     """The selected encoder's zero-shot probe (CNN zoos) and aligned interpolation (INR zoos,
@@ -132,8 +154,7 @@ def run_job(
         log.info("environment: %s", env)
 
     model_cfg, optim_cfg = job.model, job.optim
-    split_device = resident_device(dev, [stores[name] for name in ("train", "val", "test")])
-    splits = {name: load_split(stores[name], device=split_device) for name in ("train", "val", "test")}
+    splits = open_splits(stores, dev, job.execution.resident_max_mb)
     for name, s in splits.items():
         log.info("%s: %d networks from %s", name, s.size, stores[name])
     spec = splits["train"].spec
@@ -144,7 +165,10 @@ def run_job(
     log.info("model %s: %d parameters", settings["preset"], n_params)
     if model_cfg.input_scaling == "rms":
         train = splits["train"]
-        model.input_scale.calibrate(Network(spec, train.weights[0], train.biases[0]))
+        if isinstance(train, StreamedSplit):
+            model.input_scale.set_scales(*train.layer_rms())
+        else:
+            model.input_scale.calibrate(Network(spec, train.weights[0], train.biases[0]))
         log.info("input scaling (layer RMS over train): weights %s, biases %s",
                  _rounded(model.input_scale.weight_scale), _rounded(model.input_scale.bias_scale))
 

@@ -11,7 +11,10 @@ Resume: every ``checkpoint_every_steps`` steps (and at each evaluation) the whol
 is written atomically to a resume file (model, optimizer, scheduler, torch RNG, the shuffling
 generator, the epoch's permutation and position, best-so-far, history). A restarted run loads it
 and continues with bit-identical batches and dropout masks, so it ends with the same metrics as
-an uninterrupted run; the file is deleted after success. ``SCALEGMN_STOP_AFTER_STEPS=N`` (an
+an uninterrupted run; the file is deleted after success. A streamed train split
+(:class:`~scalegmn.data.stream.StreamedSplit`) is trained on one pass of its block-shuffled
+stream per epoch; its resume replays the epoch from the generator state saved at the epoch's
+start, so it is exact too. ``SCALEGMN_STOP_AFTER_STEPS=N`` (an
 environment variable, so it never changes Snakemake params) makes the run raise after N steps,
 to test this.
 """
@@ -22,7 +25,7 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ from typing import Any
 import torch
 
 from scalegmn.data.split_protocol import Split
+from scalegmn.data.stream import StreamedSplit, in_order
 from scalegmn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.models.presets import OptimConfig
 from scalegmn.train import editing
@@ -143,9 +147,8 @@ def evaluate(model, split: Split, task: str, batch_size: int, device: torch.devi
     model.eval()
     outs, ys = [], []
     images = getattr(split, "images", None)
-    for start in range(0, split.size, batch_size):
-        idx = torch.arange(start, min(start + batch_size, split.size))
-        batch = split.get(idx).to(device)
+    for batch in in_order(split, batch_size):
+        batch = batch.to(device)
         _, values = _batch_loss(model, batch, task, images)
         outs.append(values.detach().cpu())
         if batch.y is not None:
@@ -186,7 +189,10 @@ class TrainState:
         best_value, selected, best_state: the validation metric, evaluation record and model
             weights of the best evaluation so far; history: one row per evaluation;
         loss_sum, loss_count: the training loss since the last evaluation; val_trace: the
-            validation metric of every evaluation (early stopping).
+            validation metric of every evaluation (early stopping); stream_rng: for a streamed
+            train split (:class:`~scalegmn.data.stream.StreamedSplit`), the shuffling
+            generator's state at the start of the epoch (``pos`` then counts the networks of the
+            epoch already trained on), from which a resumed run replays the epoch's block order.
     """
 
     step: int = 0
@@ -200,6 +206,7 @@ class TrainState:
     loss_sum: float = 0.0
     loss_count: int = 0
     val_trace: list[float] = field(default_factory=list)
+    stream_rng: torch.Tensor | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a dict, for the resume file."""
@@ -231,6 +238,7 @@ class _Run:
     on_eval: Callable[[dict[str, Any]], None] | None
     pending: list[torch.Tensor] = field(default_factory=list)  # step losses not yet read
     checked_step: int = 0  # the last step whose loss was read
+    stream: Iterator | None = None  # a streamed train split's current epoch of batches
 
     @property
     def train(self) -> Split:
@@ -281,9 +289,48 @@ def _next_indices(run: _Run, state: TrainState) -> torch.Tensor:
     return idx
 
 
+def _epoch_stream(run: _Run) -> Iterator:
+    return iter(run.train.batches(run.loop.batch_size, shuffle=True, generator=run.generator))
+
+
+def _next_streamed(run: _Run, state: TrainState):
+    """The next batch of a streamed train split: one pass over the stream per epoch (blocks
+    and the rows inside them shuffled by the run's generator, every batch full but the last,
+    so an epoch has as many steps as a resident one). A run resumed mid-epoch replays the
+    epoch from its saved generator state up to where it was (the same batches and generator
+    state as the killed run; reading the skipped batches costs up to one epoch's I/O)."""
+    n = run.train.size
+    if run.stream is None and state.stream_rng is not None and 0 < state.pos < n:
+        run.generator.set_state(state.stream_rng)
+        run.stream, done = _epoch_stream(run), 0
+        while done < state.pos:
+            done += next(run.stream).size
+        log.info("resumed mid-epoch: replayed %d networks of the stream", done)
+    elif run.stream is None and 0 < state.pos < n:  # a resume file of the resident path
+        log.warning("the resume file was written training on the resident split: the streamed run "
+                    "starts a new pass over the train split at step %d", state.step)
+    if run.stream is None or state.pos >= n:
+        _close_stream(run)
+        state.stream_rng = run.generator.get_state()
+        run.stream, state.pos = _epoch_stream(run), 0
+    batch = next(run.stream)
+    state.pos += batch.size
+    return batch
+
+
+def _close_stream(run: _Run) -> None:
+    """Stop the background reader of the current epoch's stream, if any."""
+    if run.stream is not None:
+        run.stream.close()
+        run.stream = None
+
+
 def _train_step(run: _Run, state: TrainState) -> bool:
     """One optimizer step on the next batch; True when it ended an epoch."""
-    batch = run.train.get(_next_indices(run, state)).to(run.device)
+    if isinstance(run.train, StreamedSplit):
+        batch = _next_streamed(run, state).to(run.device)
+    else:
+        batch = run.train.get(_next_indices(run, state)).to(run.device)
     loss = optimizer_step(
         run.model,
         run.optimizer,
@@ -421,6 +468,24 @@ def fit(
             run.checked_step = restored.step
             log.info("resuming from %s at step %d/%d", resume.path, resumed_from, run.total_steps)
 
+    try:
+        _loop(run, state, resume)
+    finally:
+        _close_stream(run)
+    if state.selected is None:
+        raise FloatingPointError(f"validation {run.metric} was never a number; nothing to select")
+    return FitResult(
+        metric=run.metric,
+        selected=state.selected,
+        history=state.history,
+        best_state=state.best_state,
+        steps=state.step,
+        resumed_from_step=resumed_from,
+    )
+
+
+def _loop(run: _Run, state: TrainState, resume: Resume | None) -> None:
+    """Train, evaluate and checkpoint until the run's last step (or an early stop)."""
     t0 = last_log = time.monotonic()
     stop = False
     while state.step < run.total_steps and not stop:
@@ -440,14 +505,3 @@ def fit(
         stop_after = resume.stop_after_steps if resume is not None else None
         if stop_after is not None and step >= stop_after and step < run.total_steps:
             raise SimulatedKill(f"stopped after {step} steps ({STOP_ENV})")
-
-    if state.selected is None:
-        raise FloatingPointError(f"validation {run.metric} was never a number; nothing to select")
-    return FitResult(
-        metric=run.metric,
-        selected=state.selected,
-        history=state.history,
-        best_state=state.best_state,
-        steps=state.step,
-        resumed_from_step=resumed_from,
-    )

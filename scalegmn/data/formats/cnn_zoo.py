@@ -216,6 +216,65 @@ def open_weights(
     return weights
 
 
+class WeightRows:
+    """Rows of a checked ``weights.npy`` (:func:`open_weights`) read from the file on request,
+    never memory-mapped: pages of a memory map that were read stay in the process's resident
+    set (a whole zoo's 5.4 GB in the peak RSS of an ingest), while rows read with ``readinto``
+    take only the array they are read into. Runs of consecutive rows are read with one call.
+
+    ``rows[i]`` (one row) and ``rows[idx]`` (an int array, any order) return float32 arrays;
+    ``shape`` and ``dtype`` are the file's.
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, int], dtype: np.dtype, offset: int) -> None:
+        self.path, self.shape, self.dtype, self.offset = Path(path), shape, np.dtype(dtype), int(offset)
+
+    def __len__(self) -> int:
+        """Number of rows."""
+        return self.shape[0]
+
+    def __getitem__(self, rows: int | np.ndarray) -> np.ndarray:
+        """The rows asked for (an int: one row; an array: one row each, in the given order)."""
+        one = np.ndim(rows) == 0
+        idx = np.atleast_1d(np.asarray(rows, dtype=np.int64))
+        idx = np.where(idx < 0, idx + self.shape[0], idx)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.shape[0]):
+            raise IndexError(f"rows out of range for {self.shape[0]} rows of {self.path}")
+        order = np.argsort(idx, kind="stable")
+        sorted_rows = idx[order]
+        out = np.empty((idx.size, self.shape[1]), dtype=self.dtype)
+        row_bytes = self.shape[1] * self.dtype.itemsize
+        # runs of consecutive rows: (position in sorted_rows where a run starts, its length)
+        breaks = np.flatnonzero(np.diff(sorted_rows) != 1) + 1
+        starts = np.concatenate([[0], breaks]).astype(np.int64)
+        ends = np.concatenate([breaks, [idx.size]]).astype(np.int64)
+        in_order = bool((order == np.arange(idx.size)).all())
+        buf = out if in_order else np.empty_like(out)  # rows asked for in file order: read in place
+        with open(self.path, "rb") as f:
+            for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+                if a == b:
+                    continue
+                f.seek(self.offset + int(sorted_rows[a]) * row_bytes)
+                view = memoryview(buf[a:b]).cast("B")
+                if f.readinto(view) != (b - a) * row_bytes:
+                    raise DataError(self.path, "shorter than its header says (truncated?)")
+        if not in_order:
+            out[order] = buf
+        return out[0] if one else out
+
+
+def open_weight_rows(
+    root: str | Path, *, layout: pd.DataFrame | None = None, metrics: pd.DataFrame | None = None
+) -> WeightRows | np.ndarray:
+    """``root/weights.npy`` checked as :func:`open_weights` does, its rows read on request
+    (:class:`WeightRows`: bounded memory, see there); a Fortran-ordered file (rows not
+    contiguous on disk) keeps the memory map."""
+    weights = open_weights(root, layout=layout, metrics=metrics)
+    if not weights.flags.c_contiguous or not isinstance(weights, np.memmap):
+        return weights
+    return WeightRows(Path(root) / WEIGHTS_FILE, weights.shape, weights.dtype, weights.offset)
+
+
 def rows_to_network(rows: np.ndarray, layout_df: pd.DataFrame, activation: str) -> Network:
     """Flat TF rows ``(B, 4970)`` or ``(4970,)`` -> a (batched) zoo CNN in PyTorch order.
 
