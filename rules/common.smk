@@ -6,6 +6,7 @@ import json
 import os
 
 from scalegmn.data.acquire import folder_listing, local_path, local_root
+from scalegmn.logs import ReadableJson  # JSON params the report prints as key=value
 from scalegmn.vocabulary import SPLITS, TASKS, alternatives  # TASKS: rules/train.smk
 
 DATA = CONFIG.data
@@ -71,7 +72,7 @@ def get_acquire_params(wildcards):
             {**json.loads(params), "root": local_dataset_root(ds.name, ds.local_path)},
             sort_keys=True,
         )
-    return params
+    return ReadableJson(params)
 
 
 def get_extract_input(wildcards):
@@ -98,7 +99,7 @@ def get_ingest_params(wildcards):
     }
     if ds.source == "local" and os.path.isdir(local_path(ds.local_path)):
         body["content"] = local_folder_listing(local_dataset_root(ds.name, ds.local_path))
-    return json.dumps(body, sort_keys=True)
+    return ReadableJson(json.dumps(body, sort_keys=True))
 
 
 def get_split_seed(wildcards):
@@ -124,7 +125,7 @@ def get_view_dataset_files(wildcards):
 
 
 def get_view_params(wildcards):
-    return get_view_config(wildcards).params()
+    return ReadableJson(get_view_config(wildcards).params())
 
 
 def get_view_config_hash(wildcards):

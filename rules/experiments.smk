@@ -36,8 +36,10 @@ def get_train_inputs(wildcards):
 
 
 def get_train_settings(wildcards):
-    return EXPERIMENTS.job_settings(
-        wildcards.task, wildcards.view, wildcards.model, int(wildcards.seed)
+    return ReadableJson(
+        EXPERIMENTS.job_settings(
+            wildcards.task, wildcards.view, wildcards.model, int(wildcards.seed)
+        )
     )
 
 
@@ -89,8 +91,8 @@ def get_table_inputs(wildcards):
 
 def get_table_jobs(wildcards):
     """JSON list of [view, model, seed] in the order of the metrics/history inputs."""
-    return json.dumps([list(k) for k in train_outputs(wildcards.table)])
+    return ReadableJson(json.dumps([list(k) for k in train_outputs(wildcards.table)]))
 
 
 def get_table_config(wildcards):
-    return table_params(wildcards.table, config["tables"][wildcards.table])
+    return ReadableJson(table_params(wildcards.table, config["tables"][wildcards.table]))

@@ -7,17 +7,21 @@ Every script in ``workflow_scripts/`` starts the same way::
 
 :func:`configure` sends the package's log records (``logging.getLogger(__name__)`` in every
 module) to the job log, and the ``with`` block writes the reason of a failure there before the
-exception goes on to Snakemake, which marks the job failed. Standard library only: the scripts
+exception goes on to Snakemake, which marks the job failed. :class:`ReadableJson` is the JSON
+string a rule passes as a param, printed as ``key=value`` pairs. Standard library only: the scripts
 import it before anything heavy.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
 from os import PathLike
 from types import TracebackType
+from typing import Any
 
-__all__ = ["FORMAT", "JobLog", "configure"]
+__all__ = ["FORMAT", "JobLog", "ReadableJson", "configure", "readable"]
 
 #: Format of every job log line: time, level, logger name, message.
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -72,3 +76,64 @@ def configure(
     """
     logging.basicConfig(filename=log_path, level=logging.INFO, format=FORMAT, force=True)
     return JobLog(logger, failure)
+
+
+class ReadableJson(str):
+    r"""A JSON string that prints as one line of ``key=value`` pairs.
+
+    A rule's params are JSON strings: the job reads them with :func:`json.loads`, and Snakemake
+    reruns a job when one changes, comparing each param's ``repr``, which this class leaves as a
+    plain string's. Snakemake's HTML report prints a job's params with ``f"{name}={value}"``,
+    escaping every ``"``: for a plain JSON string that is a blob of ``\"``. This class formats
+    (``format``, f-strings; ``str`` is unchanged) as :func:`readable` instead, and pickles as a
+    plain string, so a job's script receives ordinary JSON.
+    """
+
+    __slots__ = ()
+
+    def __format__(self, spec: str) -> str:
+        return format(readable(json.loads(self)), spec)
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:
+        return str, (str.__str__(self),)
+
+
+def readable(value: Any) -> str:
+    """One line of ``key=value`` pairs for a JSON value, nested keys dotted (for display only).
+
+    ``{"optim": {"lr": 0.001}, "seeds": [0, 1]}`` gives ``optim.lr=0.001, seeds=[0, 1]``. A list
+    of ``[name, value]`` pairs (an ordered mapping, as tables keep their columns) reads as a
+    mapping. Strings are bare, and no ``"`` or line break is left.
+    """
+    if _as_mapping(value) is None:
+        return _value(value)
+    return ", ".join(f"{k}={v}" for k, v in _pairs(value, "")) or "{}"
+
+
+def _as_mapping(value: Any) -> Mapping[str, Any] | None:
+    if isinstance(value, Mapping):
+        return value
+    if (isinstance(value, list) and value
+            and all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in value)
+            and len({p[0] for p in value}) == len(value)):
+        return dict(value)
+    return None
+
+
+def _pairs(value: Any, prefix: str) -> list[tuple[str, str]]:
+    mapping = _as_mapping(value)
+    if mapping is None or (prefix and not mapping):
+        return [(prefix[:-1], _value(value))]
+    return [p for k, v in mapping.items() for p in _pairs(v, f"{prefix}{k}.")]
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, Mapping):
+        text = "{" + ", ".join(f"{k}: {_value(v)}" for k, v in value.items()) + "}"
+    elif isinstance(value, list):
+        text = "[" + ", ".join(_value(v) for v in value) + "]"
+    else:
+        text = json.dumps(value)  # numbers, true/false/null as JSON writes them
+    return " ".join(text.replace('"', "'").split())

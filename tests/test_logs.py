@@ -1,10 +1,13 @@
 """scalegmn.logs: the job log every workflow script configures."""
 
+import json
 import logging
+import pickle
 
 import pytest
+from snakemake.logging import format_dict
 
-from scalegmn.logs import configure
+from scalegmn.logs import ReadableJson, configure, readable
 
 
 @pytest.fixture(autouse=True)
@@ -38,3 +41,39 @@ def test_a_failure_message_comes_with_the_traceback(tmp_path):
         raise RuntimeError("nan loss")
     text = log.read_text()
     assert " ERROR train: training failed\nTraceback" in text and "RuntimeError: nan loss" in text
+
+
+# ReadableJson: a rule's JSON params, which Snakemake's report prints as key=value pairs.
+SETTINGS = json.dumps({"task": "classification", "seed": 0, "optim": {"lr": 0.001, "epochs": 1},
+                       "execution": {}, "columns": [["mnist", {"label": "MNIST \"digits\""}]],
+                       "seeds": [0, 1], "view": None}, sort_keys=True)
+
+
+def _as_the_report_shows(params: dict) -> str:
+    """What Snakemake's HTML report shows as a job's params (report.FileRecord.params, then the
+    JSON the report embeds, decoded by its app)."""
+    shown = format_dict(params).replace("\n", r"\n").replace('"', r"\"")
+    return json.loads(json.dumps(shown))
+
+
+def test_readable_json_prints_key_value_pairs_in_the_report():
+    shown = _as_the_report_shows({"settings": ReadableJson(SETTINGS), "device": "cpu"})
+    assert shown == ("settings=columns.mnist.label=MNIST 'digits', execution={}, optim.epochs=1, "
+                     "optim.lr=0.001, seed=0, seeds=[0, 1], task=classification, view=null, device=cpu")
+    # control: the plain JSON string is the escaped blob
+    assert '\\"task\\": \\"classification\\"' in _as_the_report_shows({"settings": SETTINGS})
+
+
+def test_readable_json_is_tracked_and_read_as_the_plain_json():
+    params = ReadableJson(SETTINGS)
+    assert repr(params) == repr(SETTINGS)  # Snakemake's rerun-on-change compares repr
+    assert params == SETTINGS and str(params) == SETTINGS and json.loads(params) == json.loads(SETTINGS)
+    unpickled = pickle.loads(pickle.dumps(params))  # how a job's script receives its params
+    assert type(unpickled) is str and unpickled == SETTINGS
+
+
+def test_readable_renders_values_and_lists():
+    assert readable({}) == "{}"
+    assert readable([["mnist", "mlp", 0], ["mnist", "mlp", 1]]) == "[[mnist, mlp, 0], [mnist, mlp, 1]]"
+    assert readable({"a": {"b": [{"c": True}]}}) == "a.b=[{c: true}]"
+    assert readable("two\nlines") == "two lines"

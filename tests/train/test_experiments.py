@@ -6,9 +6,11 @@ import copy
 import json
 
 import pytest
+from snakemake.logging import format_dict
 
 from scalegmn.errors import ConfigError
 from scalegmn.execution import ExecutionConfig
+from scalegmn.logs import ReadableJson
 from scalegmn.train.experiments import ExperimentsConfig, TrainJob
 
 BASE = {
@@ -41,6 +43,18 @@ def test_jobs_and_settings():
     assert s["seed"] == 1
     mlp = json.loads(exp.job_settings("classification", "fmnist", "mlp", 0))
     assert mlp["model"]["kind"] == "mlp" and mlp["preset"] == "fmnist_cls/scalegmn"
+
+
+def test_a_train_jobs_settings_read_as_key_value_pairs_in_the_report():
+    """The train rule's params.settings (rules/experiments.smk wraps the JSON in ReadableJson), as
+    Snakemake's HTML report formats a job's params: dotted key=value pairs, no escaped JSON;
+    ``TrainJob.from_json`` still reads the value, and its repr (what reruns compare) is the JSON's."""
+    text = ExperimentsConfig.from_mapping(BASE).job_settings("classification", "mnist", "scalegmn_b", 1)
+    settings = ReadableJson(text)
+    shown = format_dict({"settings": settings})
+    assert shown == ("settings=execution={}, model.d_hid=16, model.n_layers=2, optim.epochs=2, "
+                     "preset=mnist_cls/scalegmn_bidir, seed=1, task=classification, view=mnist"), shown
+    assert TrainJob.from_json(settings) == TrainJob.from_json(text) and repr(settings) == repr(text)
 
 
 def test_settings_do_not_depend_on_key_order():

@@ -52,6 +52,10 @@ def test_landing_page_table_and_captions(report):
     assert "as a bar chart" in captions["results/table1/figures/table1_bars.png"]
     assert "column MNIST" in captions["results/table1/figures/curves_mnist.png"]
     assert "INR editing" not in captions["results/table1/table1.html"]
+    # The job's params as readable key=value pairs, not an escaped JSON blob (scalegmn.logs.ReadableJson).
+    params = entries["results/table1/table1.html"]["job_properties"]["params"]
+    assert "table.columns.mnist.label=MNIST, " in params and "table.optim.epochs=1, " in params, params
+    assert "jobs=[[" in params and "mnist, mlp, 0" in params and not {'"', "\\"} & set(params), params
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
