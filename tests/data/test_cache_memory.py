@@ -4,10 +4,6 @@ build with a budget large enough to take the in-memory path holds the whole tabl
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,11 +12,11 @@ from scalegmn.data import cache
 from scalegmn.data.splits import make_splits_file
 from scalegmn.data.standins import zoos
 from scalegmn.weightspace.network import nfn_siren_spec
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.data.peak_memory import peak_increase_mb
 
 # The peak is read from /proc/self/status (VmHWM, this process's own memory map): ru_maxrss
 # would carry over the pytest parent's high-water through fork and exec.
+
 CHILD = r"""
 import json, sys
 from pathlib import Path
@@ -41,12 +37,7 @@ print(json.dumps({"before_mb": before, "after_mb": hwm_mb()}))
 
 
 def _peak_increase(table, splits, out, budget) -> float:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "1048576"}
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(table), str(splits), str(out), str(budget)],
-                          capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    rec = json.loads(proc.stdout.strip().splitlines()[-1])
-    return rec["after_mb"] - rec["before_mb"]
+    return peak_increase_mb(CHILD, table, splits, out, budget)
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc (Linux)")

@@ -5,10 +5,6 @@ control: the same ingest through the memory map holds the whole file."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +12,7 @@ import pandas as pd
 import pytest
 
 from scalegmn.data.formats import cnn_zoo
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.data.peak_memory import peak_increase_mb
 
 CHILD = r"""
 import json, sys
@@ -79,12 +74,7 @@ def test_ingest_through_weight_rows_equals_the_memory_mapped_ingest(tmp_path, mo
 
 def _peak_increase(root: Path, out: Path, mode: str) -> float:
     out.mkdir()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "1048576"}
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(root), str(out), mode],
-                          capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    rec = json.loads(proc.stdout.strip().splitlines()[-1])
-    return rec["after_mb"] - rec["before_mb"]
+    return peak_increase_mb(CHILD, root, out, mode)
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc (Linux)")

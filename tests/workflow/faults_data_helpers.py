@@ -3,9 +3,14 @@ the workflow, Snakemake runs without a SLURM probe, and small MNIST-INR folders 
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -62,3 +67,18 @@ def write_mnist_folder(root: Path, n: int, seed: int = 0, corrupt: tuple[int, ..
             path.write_bytes(b"this is not a torch checkpoint")
         files.append(path)
     return files
+
+
+@contextlib.contextmanager
+def serve_folder(site: Path) -> Iterator[str]:
+    """Serve ``site``'s files over HTTP on 127.0.0.1 (a free port); yields the base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import io
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import zipfile
 from pathlib import Path
 
@@ -19,6 +16,7 @@ import torch
 import yaml
 
 from scalegmn.weightspace.network import Network, dws_siren_spec, unstack
+from tests.workflow.faults_data_helpers import serve_folder
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -54,14 +52,8 @@ def server(tmp_path):
     site.mkdir()
     (site / "mnist-inrs.zip").write_bytes(mnist_zip(tmp_path))
     (site / "login.zip").write_bytes(b"<!DOCTYPE html><html>sign in</html>")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", site
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_folder(site) as url:
+        yield url, site
 
 
 def workflow(tmp_path: Path, url: str, sha: str | None) -> Path:

@@ -6,12 +6,9 @@ archive gives the folder's networks, splits and cached weights."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import json
 import tarfile
-import threading
 import zipfile
 
 import pytest
@@ -19,6 +16,7 @@ import torch
 
 from scalegmn.data import load_split, weights
 
+from .faults_data_helpers import serve_folder
 from .test_own_zoo import write_random_zoo
 from .test_rerun import copy_workflow, snakemake
 
@@ -45,14 +43,8 @@ def pack(zoo, tmp):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     site = tmp_path_factory.mktemp("site")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", site
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_folder(site) as url:
+        yield url, site
 
 
 @pytest.fixture(scope="module")
