@@ -102,8 +102,9 @@ def test_scalegmn_edits_closer_to_the_dilated_digits_than_the_mlp_and_no_edit(di
     unedited = evaluate(NoEdit(), digit_zoo["test"], "editing", 32, torch.device("cpu"))["mse"]
     print(f"editing: seed {SEED} {torch.backends.cpu.get_cpu_capability()} "
           f"scalegmn {scalegmn:.5f} mlp {mlp:.5f} unedited {unedited:.5f}")
-    # Measured as above: ScaleGMN 0.0037-0.0039, MLP 0.0189-0.0222, unedited 0.0198-0.0208;
-    # ScaleGMN's error is at most 0.20 of the unedited one and 0.21 of the MLP's. The thresholds
-    # keep more than half of each.
+    # Measured on the anti-aliased stand-in digits over seeds 1-2 x default/avx2/avx512 and seed 0 x
+    # default/avx2 (seed 0 natively passes; its values were not kept): ScaleGMN 0.0037-0.0043, MLP
+    # 0.0189-0.0222, unedited 0.0198-0.0218; ScaleGMN's error is at most 0.20 of the unedited one
+    # and 0.23 of the MLP's. The thresholds keep more than half of each.
     assert scalegmn <= 0.5 * unedited, f"ScaleGMN MSE {scalegmn:.5f}: hardly below unedited {unedited:.5f}"
     assert scalegmn <= 0.5 * mlp, f"ScaleGMN MSE {scalegmn:.5f} does not beat the MLP {mlp:.5f}"
