@@ -83,7 +83,7 @@ class _Wandb:
             import wandb
         except ImportError:
             raise _missing("wandb", "wandb") from None
-        (directory / "wandb").parent.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(project=PROJECT, name=run, group=run.rpartition("/")[0], dir=str(directory),
                               config=dict(params), mode=os.environ.get("WANDB_MODE", "offline"), reinit="finish_previous")
 
