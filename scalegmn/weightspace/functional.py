@@ -6,7 +6,8 @@ Conventions (docs/datasets.md §4.3, §6):
 - Rendering grid: ``linspace(-1, 1, n)`` per axis; ``"xy"`` maps pixel (r, c) to the input
   ``(lin[c], lin[r])`` (DWS), ``"ij"`` to ``(lin[r], lin[c])`` (NFN). Output ``(C, H, W)``.
 - CNN: conv layers with ``spec.conv_stride`` / ``spec.conv_padding``, then global average
-  pooling before the first linear layer.
+  pooling before the first linear layer. A residual connection ``j -> i`` adds layer j's
+  activated output to layer i's pre-activation on their first shared channels (CNN Wild Park).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from scalegmn.weightspace.network import Network, NetworkSpec
+
+LEAKY_RELU_SLOPE = 0.01  # torch's default, the one CNN Wild Park's generator uses
 
 
 def activate(z: torch.Tensor, activation: str, omega0: float) -> torch.Tensor:
@@ -29,6 +32,12 @@ def activate(z: torch.Tensor, activation: str, omega0: float) -> torch.Tensor:
         return torch.tanh(z)
     if activation == "identity":
         return z
+    if activation == "leaky_relu":
+        return F.leaky_relu(z, LEAKY_RELU_SLOPE)
+    if activation == "gelu":
+        return F.gelu(z)
+    if activation == "sigmoid":
+        return torch.sigmoid(z)
     raise ValueError(f"unknown activation {activation!r}")
 
 
@@ -106,6 +115,8 @@ def cnn_forward(
     # Grouped convolution runs all B networks in one call: channels are (network, channel).
     h = images.transpose(0, 1).reshape(m, n_nets * images.shape[2], *images.shape[3:])
     pooled = False
+    residual = dict((i, (j, m)) for j, i, m in spec.residual_pairs())
+    activated: list[torch.Tensor] = []
     layers = zip(weights, biases, spec.layer_kinds, spec.activations, strict=True)
     for layer, (w, b, kind, act) in enumerate(layers):
         if kind == "conv":
@@ -117,7 +128,11 @@ def cnn_forward(
                 padding=spec.conv_padding,
                 groups=n_nets,
             )
+            if layer in residual:
+                source, tied = residual[layer]
+                h = _add_residual(h, activated[source], n_nets, tied)
             h = activate(h, act, spec.omega0)
+            activated.append(h)
             if after_conv is not None:
                 h = after_conv(h, layer)
             continue
@@ -127,3 +142,12 @@ def cnn_forward(
         h = activate(torch.matmul(h, w.transpose(-1, -2)) + b.unsqueeze(-2), act, spec.omega0)
     out = h + spec.output_offset
     return out[0] if single else out
+
+
+def _add_residual(h: torch.Tensor, source: torch.Tensor, n_nets: int, m: int) -> torch.Tensor:
+    """``h[:, net, :m] += source[:, net, :m]`` for every network, channels grouped by network."""
+    hv = h.reshape(h.shape[0], n_nets, -1, *h.shape[2:])
+    sv = source.reshape(source.shape[0], n_nets, -1, *source.shape[2:])
+    pad = hv.shape[2] - m
+    added = torch.cat([sv[:, :, :m], sv.new_zeros(*sv.shape[:2], pad, *sv.shape[3:])], dim=2)
+    return (hv + added).reshape(h.shape)

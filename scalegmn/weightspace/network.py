@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-ACTIVATIONS = ("sine", "relu", "tanh", "identity")
+ACTIVATIONS = ("sine", "relu", "tanh", "identity", "leaky_relu", "gelu", "sigmoid")
+SCALE_KINDS = ("sign", "positive", "none")  # values of scale_kind
 LAYER_KINDS = ("linear", "conv")
 GRIDS = ("xy", "ij")
 
@@ -28,14 +29,17 @@ GRIDS = ("xy", "ij")
 def scale_kind(activation: str) -> str:
     """The scaling group an activation respects, the one answer to "is this activation odd?".
 
-    ``"sign"`` for odd activations (tanh, sine: ``σ(-z) = -σ(z)``, so ``q ∈ {±1}``) and
-    ``"positive"`` for positively homogeneous ones (ReLU, identity: ``σ(q z) = q σ(z)`` for
-    ``q > 0``). See :mod:`scalegmn.weightspace.symmetry`.
+    ``"sign"`` for odd activations (tanh, sine: ``σ(-z) = -σ(z)``, so ``q ∈ {±1}``),
+    ``"positive"`` for positively homogeneous ones (ReLU, leaky ReLU, identity:
+    ``σ(q z) = q σ(z)`` for ``q > 0``) and ``"none"`` for the rest (GELU, sigmoid), whose
+    neurons carry only the permutation symmetry. See :mod:`scalegmn.weightspace.symmetry`.
     """
     if activation in ("sine", "tanh"):
         return "sign"
-    if activation in ("relu", "identity"):
+    if activation in ("relu", "leaky_relu", "identity"):
         return "positive"
+    if activation in ("gelu", "sigmoid"):
+        return "none"
     raise ValueError(f"unknown activation {activation!r}")
 
 
@@ -50,8 +54,8 @@ class NetworkSpec:
 
     Attributes:
         layout: neurons (MLP) or channels (CNN) per layer, inputs first: ``(n0, ..., nL)``.
-        activations: activation after each of the L layers (``"sine"``, ``"relu"``,
-            ``"tanh"``, ``"identity"``); the last is normally ``"identity"``.
+        activations: activation after each of the L layers (one of :data:`ACTIVATIONS`); the
+            last is normally ``"identity"``. Layers may differ (CNN Wild Park).
         layer_kinds: ``"linear"`` or ``"conv"`` per layer. A linear layer that follows a conv
             layer is preceded by global average pooling (the Small CNN Zoo).
         kernel_size: spatial size ``(kh, kw)`` of every conv kernel; ``None`` for MLPs.
@@ -61,6 +65,10 @@ class NetworkSpec:
         conv_padding: zero padding of every conv layer.
         grid: coordinate convention when an INR is rendered: ``"xy"`` (DWS: pixel (r, c) is
             the input (x=lin[c], y=lin[r])) or ``"ij"`` (NFN: input (lin[r], lin[c])).
+        residual: per layer, the index ``j`` of an earlier layer whose activated output is
+            added to this layer's pre-activation on their first ``min(n_{j+1}, n_{i+1})``
+            channels, or -1 for none (CNN Wild Park's rule, docs/datasets.md §5.2). Empty means
+            no residual connections. Needs conv layers that keep the spatial size.
     """
 
     layout: tuple[int, ...]
@@ -72,6 +80,7 @@ class NetworkSpec:
     conv_stride: int = 1
     conv_padding: int = 0
     grid: str = "xy"
+    residual: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layout", tuple(int(n) for n in self.layout))
@@ -100,6 +109,37 @@ class NetworkSpec:
             raise ValueError("conv layers must come before linear layers")
         if self.grid not in GRIDS:
             raise ValueError(f"grid {self.grid!r}: use one of {GRIDS}")
+        residual = tuple(int(j) for j in self.residual)
+        object.__setattr__(self, "residual", () if all(j < 0 for j in residual) else residual)
+        self._check_residual()
+
+    def _check_residual(self) -> None:
+        if not self.residual:
+            return
+        if len(self.residual) != self.n_layers:
+            raise ValueError(f"residual {self.residual}: give one entry per layer ({self.n_layers})")
+        for i, j in enumerate(self.residual):
+            if j < 0:
+                continue
+            if j >= i - 1:
+                raise ValueError(f"residual[{i}] = {j}: a residual source must be a layer before {i - 1}")
+            if self.layer_kinds[i] != "conv" or self.layer_kinds[j] != "conv":
+                raise ValueError(f"residual[{i}] = {j}: residual connections join conv layers only")
+        kh, kw = self.kernel_size
+        if self.conv_stride != 1 or 2 * self.conv_padding != kh - 1 or kh != kw:
+            raise ValueError(
+                "residual connections need conv layers that keep the spatial size: stride 1, "
+                f"a square odd kernel and padding k // 2 (got stride {self.conv_stride}, kernel "
+                f"{self.kernel_size}, padding {self.conv_padding})"
+            )
+
+    def residual_pairs(self) -> tuple[tuple[int, int, int], ...]:
+        """``(source layer j, target layer i, tied channels m)`` per residual connection."""
+        return tuple(
+            (j, i, min(self.layout[j + 1], self.layout[i + 1]))
+            for i, j in enumerate(self.residual)
+            if j >= 0
+        )
 
     @property
     def n_layers(self) -> int:
@@ -120,6 +160,12 @@ class NetworkSpec:
     def is_cnn(self) -> bool:
         """Whether any layer is a conv layer."""
         return "conv" in self.layer_kinds
+
+    @property
+    def is_uniform(self) -> bool:
+        """Whether every hidden layer has one activation and there is no residual connection:
+        the architectures whose batches the fixed-layout fast paths take."""
+        return len(set(self.activations[:-1])) <= 1 and not self.residual
 
     @property
     def hidden_activation(self) -> str:
@@ -149,8 +195,11 @@ class NetworkSpec:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The spec as a JSON-serialisable dict (tuples become lists)."""
+        """The spec as a JSON-serialisable dict (tuples become lists; no ``residual`` key when
+        there is none, so keys written before residual connections existed stay the same)."""
         d = dataclasses.asdict(self)
+        if not self.residual:
+            del d["residual"]
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod

@@ -34,9 +34,7 @@ from collections.abc import Sequence
 
 import torch
 
-from scalegmn.weightspace.network import Network, NetworkSpec, scale_kind
-
-SCALE_KINDS = ("sign", "positive")  # values of scale_kind (defined with NetworkSpec)
+from scalegmn.weightspace.network import SCALE_KINDS, Network, NetworkSpec, scale_kind
 
 
 def _hidden_sizes(spec: NetworkSpec) -> list[int]:
@@ -167,7 +165,7 @@ def random_scales(
     """Random scale vectors per hidden layer: ``(*batch, n_l)``.
 
     ``kind="sign"``: each entry ±1 with probability 1/2. ``kind="positive"``: log-uniform in
-    ``[low, high]``.
+    ``[low, high]``. ``kind="none"``: all ones (permutation-only activations).
     """
     if kind not in SCALE_KINDS:
         raise ValueError(f"kind {kind!r}: use one of {SCALE_KINDS}")
@@ -176,6 +174,8 @@ def random_scales(
         u = torch.rand((*batch_shape, n), generator=generator, dtype=dtype)
         if kind == "sign":
             out.append(torch.where(u < 0.5, -1.0, 1.0).to(dtype))
+        elif kind == "none":
+            out.append(torch.ones_like(u))
         else:
             lo, hi = torch.log(torch.tensor(low, dtype=dtype)), torch.log(torch.tensor(high, dtype=dtype))
             out.append(torch.exp(lo + (hi - lo) * u))

@@ -24,8 +24,8 @@ def test_parameter_counts_match_the_real_datasets():
 def test_spec_rejects_inconsistent_architectures():
     with pytest.raises(ValueError, match="activations"):
         NetworkSpec((2, 3, 1), ("sine",))
-    with pytest.raises(ValueError, match="unknown activation 'gelu'"):
-        NetworkSpec((2, 3, 1), ("gelu", "identity"))
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        NetworkSpec((2, 3, 1), ("swish", "identity"))
     with pytest.raises(ValueError, match="kernel_size"):
         NetworkSpec((1, 2, 3), ("relu", "identity"), layer_kinds=("conv", "linear"))
     with pytest.raises(ValueError, match="before linear"):
