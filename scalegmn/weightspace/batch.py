@@ -2,7 +2,8 @@
 
 The common case is one architecture per batch (every INR zoo, every Small CNN Zoo split):
 :class:`WeightBatch` holds the stacked per-layer tensors and the models run their dense fast
-path on it. Zoos that mix layouts are batched as PyG graphs (see ``scalegmn.models.metanetworks``).
+path on it. Zoos that mix architectures (CNN Wild Park) come as a :class:`MixedBatch`: groups of
+networks that share one architecture, concatenated in batch order.
 """
 
 from __future__ import annotations
@@ -69,3 +70,42 @@ class WeightBatch:
             return self.sign_mask
         odd = is_odd(self.net.spec.hidden_activation)
         return torch.full((self.size,), odd, dtype=torch.bool, device=self.net.biases[0].device)
+
+
+@dataclass(frozen=True)
+class MixedBatch:
+    """B networks of several architectures, as same-architecture groups.
+
+    Attributes:
+        groups: stacked networks, one per architecture present; ``groups[k].weights[l]`` is
+            ``(B_k, out, in[, kh, kw])``. Batch row order is the groups' rows concatenated.
+        y: ``(B,)`` class labels or regression targets in batch row order, or ``None``.
+        index: ``(B,)`` row of each network in its split, or ``None``.
+    """
+
+    groups: tuple[Network, ...]
+    y: torch.Tensor | None = None
+    index: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "groups", tuple(self.groups))
+        if not self.groups or any(len(g.batch_shape) != 1 for g in self.groups):
+            raise ValueError("a MixedBatch needs at least one group, each with one batch dimension")
+
+    @property
+    def size(self) -> int:
+        """Number of networks in the batch."""
+        return sum(int(g.batch_shape[0]) for g in self.groups)
+
+    @property
+    def group_sizes(self) -> tuple[int, ...]:
+        """Networks per group, in batch order."""
+        return tuple(int(g.batch_shape[0]) for g in self.groups)
+
+    def to(self, device: torch.device | str) -> MixedBatch:
+        """A copy with every tensor moved to ``device`` (non-blocking)."""
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device, non_blocking=True)
+
+        return replace(self, groups=tuple(g.to(device=device, non_blocking=True) for g in self.groups),
+                       y=move(self.y), index=move(self.index))
