@@ -19,7 +19,12 @@ Scalings. For a diagonal ``Q_l = diag(q_l)``::
 computes the same function whenever ``σ_l(q z) = q σ_l(z)`` for every entry, i.e.
 
 - ``q > 0`` for ReLU (positive homogeneity) and identity;
-- ``q ∈ {-1, +1}`` for odd activations: tanh and sine (``sin(ω0·(-z)) = -sin(ω0·z)``).
+- ``q ∈ {-1, +1}`` for odd activations: tanh and sine (``sin(ω0·(-z)) = -sin(ω0·z)``);
+- ``q = 1`` (permutations only) for GELU and sigmoid.
+
+Residual connections (CNN Wild Park): ``(j, i, m)`` adds layer j's activated output to layer
+i's pre-activation on the first m channels, so both layers' permutations and scales must agree
+there and keep ``[:m]`` in place (:func:`random_group_element`).
 
 Global average pooling between a conv and a linear layer is linear and commutes with both.
 
@@ -199,15 +204,114 @@ def random_mixed_scales(
     return [torch.where(odd_mask.unsqueeze(-1), s, p) for s, p in zip(sign, pos, strict=True)]
 
 
+def _scale_vector(kind: str, shape: tuple[int, ...], generator: torch.Generator | None,
+                  dtype: torch.dtype, low: float, high: float) -> torch.Tensor:
+    """One random scale vector of ``kind`` ("sign", "positive", "none" or "fixed")."""
+    u = torch.rand(shape, generator=generator, dtype=dtype)
+    if kind == "sign":
+        return torch.where(u < 0.5, -1.0, 1.0).to(dtype)
+    if kind == "positive":
+        lo, hi = torch.log(torch.tensor(low, dtype=dtype)), torch.log(torch.tensor(high, dtype=dtype))
+        return torch.exp(lo + (hi - lo) * u)
+    return torch.ones_like(u)
+
+
+def _components(nodes: Sequence[int], ties: Sequence[tuple[int, int, int]]) -> list[list[int]]:
+    """Connected components of ``nodes`` under the ``(a, b, m)`` ties (union-find), sorted."""
+    parent = {n: n for n in nodes}
+
+    def root(n: int) -> int:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    for a, b, _ in ties:
+        parent[root(a)] = root(b)
+    comps: dict[int, list[int]] = {}
+    for n in nodes:
+        comps.setdefault(root(n), []).append(n)
+    return sorted(comps.values())
+
+
+def tied_kind(kinds: Sequence[str]) -> str:
+    """The scaling group channels tied by residual connections share: the intersection of
+    their layers' groups (sign ∩ positive = {+1}: "none"; anything ∩ "none" = "none";
+    "fixed", the output neurons, fixes the permutation too)."""
+    distinct = set(kinds)
+    if "fixed" in distinct:
+        return "fixed"
+    return distinct.pop() if len(distinct) == 1 else "none"
+
+
+def random_group_element(
+    spec: NetworkSpec,
+    generator: torch.Generator | None = None,
+    batch_shape: Sequence[int] = (),
+    *,
+    permute: bool = True,
+    low: float = 0.25,
+    high: float = 4.0,
+    dtype: torch.dtype = torch.float64,
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """A random valid ``(perms, scales)`` for any architecture: per hidden layer ``(*batch, n_l)``.
+
+    Each hidden layer's scaling group follows its activation (:func:`scale_kind`). A residual
+    connection ``(j, i, m)`` adds layer j's activated output to layer i's pre-activation on
+    the first m channels, so the two layers' permutations and scales must agree on those
+    channels and map ``[:m]`` onto itself. Layers joined by connections form components; in
+    each, the channels are cut into blocks at every layer size and tie size, and every block
+    gets one permutation and scale per set of layers tied on it (a tie of size m covers the
+    blocks below m), of the intersection of their groups (:func:`tied_kind`). A tie into the
+    output layer fixes the tied channels. ``apply_group_element`` applies the result.
+    """
+    batch = tuple(batch_shape)
+    n_layers = spec.n_layers
+    sizes = spec.layout
+    kinds = {node: scale_kind(spec.activations[node - 1]) for node in range(1, n_layers)}
+    kinds[n_layers] = "fixed"
+    ties = [(j + 1, i + 1, m) for j, i, m in spec.residual_pairs()]  # node layers
+    pieces: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {n: [] for n in kinds}
+    for comp in _components(list(kinds), ties):
+        comp_ties = [t for t in ties if t[0] in comp]
+        cuts = sorted({0, *(sizes[n] for n in comp), *(m for _, _, m in comp_ties)})
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+            members = [n for n in comp if sizes[n] >= b]
+            for group in _components(members, [t for t in comp_ties if t[2] >= b]):
+                kind = tied_kind([kinds[n] for n in group])
+                if permute and kind != "fixed":
+                    perm = torch.rand((*batch, b - a), generator=generator).argsort(dim=-1) + a
+                else:
+                    perm = torch.arange(a, b).expand(*batch, b - a)
+                scale = _scale_vector(kind, (*batch, b - a), generator, dtype, low, high)
+                for n in group:
+                    pieces[n].append((perm, scale))
+    perms = [torch.cat([p for p, _ in pieces[n]], dim=-1) for n in range(1, n_layers)]
+    scales = [torch.cat([s for _, s in pieces[n]], dim=-1) for n in range(1, n_layers)]
+    return perms, scales
+
+
+def apply_group_element(net: Network, perms: Sequence[torch.Tensor],
+                        scales: Sequence[torch.Tensor]) -> Network:
+    """Scale, then permute the hidden neurons: ``W_l' = P_l Q_l W_l Q_{l-1}^{-1} P_{l-1}^T``."""
+    return permute_hidden(scale_hidden(net, scales), perms)
+
+
 def random_symmetry(
     net: Network, generator: torch.Generator | None = None, *, permute: bool = True
 ) -> Network:
-    """Apply a random valid group element: a permutation, then the scaling group that the
-    hidden activation allows (sign for tanh/sine, positive for ReLU/identity), one per network.
+    """Apply a random valid group element, one per network: a permutation and the scaling group
+    each hidden layer's activation allows (sign for tanh/sine, positive for ReLU/leaky
+    ReLU/identity, none for GELU/sigmoid), tied across residual connections
+    (:func:`random_group_element`). Uniform architectures draw exactly as before (one
+    stream: the stand-in zoos built with it stay the same).
     """
     batch = tuple(net.batch_shape)
-    kind = scale_kind(net.spec.hidden_activation)
     dtype = net.weights[0].dtype if net.weights[0].is_floating_point() else torch.float64
+    if not net.spec.is_uniform:
+        perms, scales = random_group_element(net.spec, generator, batch, permute=permute, dtype=dtype)
+        return apply_group_element(net, perms, scales)
+    kind = scale_kind(net.spec.hidden_activation)
     out = scale_hidden(net, random_scales(net.spec, generator, kind, batch, dtype=dtype))
     if permute:
         out = permute_hidden(out, random_permutations(net.spec, generator, batch))
