@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
-from scalegmn.weightspace.network import Network, NetworkSpec
+from scalegmn.weightspace.network import SCALE_KINDS, Network, NetworkSpec
+from scalegmn.weightspace.symmetry import channel_kinds
 
 
 @dataclass(frozen=True)
@@ -191,3 +192,185 @@ def from_graph_features(
         else:
             weights.append(e[..., 0])
     return tuple(weights), tuple(biases)
+
+
+# Graphs of zoos that mix architectures ---------------------------------------------------
+#
+# A model that reads networks of many architectures (CNN Wild Park) cannot number node and
+# edge types by one layout: output neurons would take a different type at every depth. Mixed
+# graphs therefore number types by role first (issue 14):
+#
+# - nodes: input neuron i -> i; output neuron k -> n_in + k; hidden layer l (1-based) ->
+#   n_in + n_out + l - 1;
+# - edges: leaving input neuron i -> i; entering output neuron k -> n_in + k; hidden layer
+#   l -> l + 1 -> n_in + n_out + l - 1; every residual edge one type, the last.
+#
+# Kernels are zero-padded symmetrically to the zoo's largest kernel (``ZooSpec.kernel_size``,
+# e.g. 7x7: d_e = 49); the centres of odd kernels line up. A residual connection (j, i, m)
+# becomes m edges from channel c of layer j's output to channel c of layer i's output
+# (c < m), each carrying the identity kernel: 1 at the centre slot. Tied channels share their
+# permutation and scale, so the constant feature transforms as an edge must (by q_i / q_j = 1).
+# Each node has a scale kind (an index into SCALE_KINDS): its channel's group after residual
+# ties (``symmetry.channel_kinds``); input and output neurons are "none".
+
+KIND_NONE = SCALE_KINDS.index("none")
+
+
+@dataclass(frozen=True)
+class ZooSpec:
+    """What a model for a zoo of mixed architectures is built for (the graph conventions above).
+
+    Attributes:
+        n_in: input neurons (channels) of every network.
+        n_out: output neurons of every network.
+        max_layers: the most weight layers a network may have (sizes the type tables).
+        kernel_size: the largest conv kernel ``(kh, kw)``, every kernel is padded to it
+            (``None`` for MLP zoos: d_e = 1).
+    """
+
+    n_in: int
+    n_out: int
+    max_layers: int
+    kernel_size: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kernel_size is not None:
+            object.__setattr__(self, "kernel_size", tuple(int(k) for k in self.kernel_size))
+        if min(self.n_in, self.n_out, self.max_layers) < 1:
+            raise ValueError(f"{self}: n_in, n_out and max_layers must be >= 1")
+
+    @classmethod
+    def covering(cls, specs) -> ZooSpec:
+        """The smallest ZooSpec that fits every architecture in ``specs``."""
+        specs = list(specs)
+        if not specs:
+            raise ValueError("ZooSpec.covering() needs at least one architecture")
+        kernels = [s.kernel_size for s in specs if s.kernel_size is not None]
+        kernel = (max(k[0] for k in kernels), max(k[1] for k in kernels)) if kernels else None
+        ins, outs = {s.layout[0] for s in specs}, {s.layout[-1] for s in specs}
+        if len(ins) > 1 or len(outs) > 1:
+            raise ValueError(f"networks of one zoo must share their input and output sizes; these "
+                             f"have inputs {sorted(ins)} and outputs {sorted(outs)}")
+        return cls(ins.pop(), outs.pop(), max(s.n_layers for s in specs), kernel)
+
+    @property
+    def d_e(self) -> int:
+        """Edge feature width: ``kh * kw`` of the largest kernel, 1 for MLPs."""
+        return 1 if self.kernel_size is None else self.kernel_size[0] * self.kernel_size[1]
+
+    @property
+    def n_node_types(self) -> int:
+        """Node types: one per input, one per output, one per hidden layer depth."""
+        return self.n_in + self.n_out + self.max_layers - 1
+
+    @property
+    def n_edge_types(self) -> int:
+        """Edge types: one per input, one per output, one per hidden->hidden depth, residual."""
+        return self.n_in + self.n_out + max(self.max_layers - 2, 0) + 1
+
+    def check(self, spec: NetworkSpec, where: str = "network") -> None:
+        """``ValueError`` naming what does not fit when ``spec`` is outside this zoo."""
+        problem = None
+        if (spec.layout[0], spec.layout[-1]) != (self.n_in, self.n_out):
+            problem = (f"{spec.layout[0]} inputs and {spec.layout[-1]} outputs, the model reads "
+                       f"{self.n_in} and {self.n_out}")
+        elif spec.n_layers > self.max_layers:
+            problem = f"{spec.n_layers} layers, the model reads at most {self.max_layers}"
+        elif spec.kernel_size is not None and (
+                self.kernel_size is None or spec.kernel_size[0] > self.kernel_size[0]
+                or spec.kernel_size[1] > self.kernel_size[1]):
+            problem = f"kernel {spec.kernel_size}, larger than the model's {self.kernel_size}"
+        if problem:
+            raise ValueError(f"{where}: architecture with {problem}; build the model with "
+                             "ZooSpec.covering() of every architecture it must read")
+
+
+@dataclass(frozen=True)
+class MixedTopology:
+    """The graph of one architecture under a :class:`ZooSpec`'s conventions.
+
+    Shapes: ``edge_index (2, E)`` (regular edges in :func:`topology`'s order, then residual
+    edges), ``node_type``, ``node_layer``, ``node_kind (N,)``, ``edge_type (E,)``;
+    ``n_regular``: the number of regular edges; ``residual_slot``: the identity kernel's slot.
+    """
+
+    spec: NetworkSpec
+    zoo: ZooSpec
+    edge_index: torch.Tensor
+    node_layer: torch.Tensor
+    node_type: torch.Tensor
+    node_kind: torch.Tensor
+    edge_type: torch.Tensor
+    n_regular: int
+    residual_slot: int
+
+
+@functools.lru_cache(maxsize=256)
+def mixed_topology(spec: NetworkSpec, zoo: ZooSpec) -> MixedTopology:
+    """The mixed-zoo graph of ``spec`` (cached; treat the tensors as read-only)."""
+    zoo.check(spec)
+    base = topology(spec)
+    n_in, n_out, n_layers = zoo.n_in, zoo.n_out, spec.n_layers
+    layer = base.node_layer
+    hidden_type = n_in + n_out + layer - 1
+    out_type = torch.arange(spec.n_nodes) - base.layer_offsets[n_layers] + n_in  # outputs
+    node_type = torch.where(layer == 0, torch.arange(spec.n_nodes),
+                            torch.where(layer == n_layers, out_type, hidden_type))
+    kinds = [KIND_NONE] * spec.layout[0]
+    for per_layer in channel_kinds(spec):
+        kinds += [SCALE_KINDS.index(k) if k in SCALE_KINDS else KIND_NONE for k in per_layer]
+    kinds += [KIND_NONE] * spec.layout[-1]
+
+    src, dst = base.edge_index
+    e_layer = base.edge_layer
+    edge_type = torch.where(
+        e_layer == 0, src,
+        torch.where(e_layer == n_layers - 1, dst - base.layer_offsets[n_layers] + n_in,
+                    n_in + n_out + e_layer - 1))
+    res_src, res_dst = [], []
+    for j, i, m in spec.residual_pairs():
+        res_src.append(torch.arange(m) + base.layer_offsets[j + 1])
+        res_dst.append(torch.arange(m) + base.layer_offsets[i + 1])
+    if res_src:
+        src = torch.cat([src, *res_src])
+        dst = torch.cat([dst, *res_dst])
+        n_res = int(sum(t.numel() for t in res_src))
+        edge_type = torch.cat([edge_type, torch.full((n_res,), zoo.n_edge_types - 1)])
+    slot = 0
+    if zoo.kernel_size is not None:
+        kh, kw = zoo.kernel_size
+        slot = (kh // 2) * kw + kw // 2
+    return MixedTopology(spec, zoo, torch.stack([src, dst]), layer, node_type.long(),
+                         torch.tensor(kinds, dtype=torch.long), edge_type.long(),
+                         base.n_edges, slot)
+
+
+def mixed_edge_block(spec: NetworkSpec, zoo: ZooSpec, layer: int, weight: torch.Tensor) -> torch.Tensor:
+    """:func:`edge_block` padded to the zoo's kernel: ``(*batch, in, out, zoo.d_e)``."""
+    batch = weight.shape[: weight.dim() - (4 if spec.layer_kinds[layer] == "conv" else 2)]
+    n_out, n_in = spec.layout[layer + 1], spec.layout[layer]
+    if spec.layer_kinds[layer] == "conv":
+        k = _pad_kernel(weight, zoo.kernel_size).reshape(*batch, n_out, n_in, zoo.d_e)
+    else:
+        k = torch.nn.functional.pad(weight.unsqueeze(-1), (0, zoo.d_e - 1))
+    return k.transpose(-3, -2)
+
+
+def mixed_graph_features(net: Network, zoo: ZooSpec, input_value: float = 0.0
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Node ``(*batch, N)`` and edge ``(*batch, E, zoo.d_e)`` features of a network (batch) in
+    :func:`mixed_topology`'s order: biases (``input_value`` on inputs); weights, then the
+    residual edges' identity kernels."""
+    spec, batch = net.spec, net.batch_shape
+    topo = mixed_topology(spec, zoo)
+    dtype, device = net.biases[0].dtype, net.biases[0].device
+    nodes = [torch.full((*batch, spec.layout[0]), float(input_value), dtype=dtype, device=device),
+             *net.biases]
+    edges = [mixed_edge_block(spec, zoo, k, w).reshape(*batch, -1, zoo.d_e)
+             for k, w in enumerate(net.weights)]
+    n_res = topo.edge_index.shape[1] - topo.n_regular
+    if n_res:
+        res = torch.zeros(*batch, n_res, zoo.d_e, dtype=dtype, device=device)
+        res[..., topo.residual_slot] = 1.0
+        edges.append(res)
+    return torch.cat(nodes, dim=-1), torch.cat(edges, dim=-2)

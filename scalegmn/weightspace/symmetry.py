@@ -244,6 +244,38 @@ def tied_kind(kinds: Sequence[str]) -> str:
     return distinct.pop() if len(distinct) == 1 else "none"
 
 
+def tied_blocks(spec: NetworkSpec) -> list[tuple[int, int, tuple[int, ...], str]]:
+    """``(start, stop, node layers, kind)``: channel blocks that share one permutation and
+    scale, in block order per node layer (hidden layers 1..L-1 and the output layer L, whose
+    kind is "fixed"). See :func:`random_group_element`."""
+    n_layers = spec.n_layers
+    sizes = spec.layout
+    kinds = {node: scale_kind(spec.activations[node - 1]) for node in range(1, n_layers)}
+    kinds[n_layers] = "fixed"
+    ties = [(j + 1, i + 1, m) for j, i, m in spec.residual_pairs()]  # node layers
+    out = []
+    for comp in _components(list(kinds), ties):
+        comp_ties = [t for t in ties if t[0] in comp]
+        cuts = sorted({0, *(sizes[n] for n in comp), *(m for _, _, m in comp_ties)})
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+            members = [n for n in comp if sizes[n] >= b]
+            for group in _components(members, [t for t in comp_ties if t[2] >= b]):
+                out.append((a, b, tuple(group), tied_kind([kinds[n] for n in group])))
+    return out
+
+
+def channel_kinds(spec: NetworkSpec) -> list[list[str]]:
+    """The scaling group of every hidden channel, ``[layer 1 kinds, ..., layer L-1 kinds]``:
+    its activation's (:func:`scale_kind`), intersected over the channels residual
+    connections tie it to (:func:`tied_kind`; "fixed" where tied to an output)."""
+    kinds = {n: [""] * spec.layout[n] for n in range(1, spec.n_layers)}
+    for a, b, group, kind in tied_blocks(spec):
+        for n in group:
+            if n in kinds:
+                kinds[n][a:b] = [kind] * (b - a)
+    return [kinds[n] for n in range(1, spec.n_layers)]
+
+
 def random_group_element(
     spec: NetworkSpec,
     generator: torch.Generator | None = None,
@@ -266,26 +298,16 @@ def random_group_element(
     output layer fixes the tied channels. ``apply_group_element`` applies the result.
     """
     batch = tuple(batch_shape)
+    pieces: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    for a, b, group, kind in tied_blocks(spec):
+        if permute and kind != "fixed":
+            perm = torch.rand((*batch, b - a), generator=generator).argsort(dim=-1) + a
+        else:
+            perm = torch.arange(a, b).expand(*batch, b - a)
+        scale = _scale_vector(kind, (*batch, b - a), generator, dtype, low, high)
+        for n in group:
+            pieces.setdefault(n, []).append((perm, scale))
     n_layers = spec.n_layers
-    sizes = spec.layout
-    kinds = {node: scale_kind(spec.activations[node - 1]) for node in range(1, n_layers)}
-    kinds[n_layers] = "fixed"
-    ties = [(j + 1, i + 1, m) for j, i, m in spec.residual_pairs()]  # node layers
-    pieces: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {n: [] for n in kinds}
-    for comp in _components(list(kinds), ties):
-        comp_ties = [t for t in ties if t[0] in comp]
-        cuts = sorted({0, *(sizes[n] for n in comp), *(m for _, _, m in comp_ties)})
-        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-            members = [n for n in comp if sizes[n] >= b]
-            for group in _components(members, [t for t in comp_ties if t[2] >= b]):
-                kind = tied_kind([kinds[n] for n in group])
-                if permute and kind != "fixed":
-                    perm = torch.rand((*batch, b - a), generator=generator).argsort(dim=-1) + a
-                else:
-                    perm = torch.arange(a, b).expand(*batch, b - a)
-                scale = _scale_vector(kind, (*batch, b - a), generator, dtype, low, high)
-                for n in group:
-                    pieces[n].append((perm, scale))
     perms = [torch.cat([p for p, _ in pieces[n]], dim=-1) for n in range(1, n_layers)]
     scales = [torch.cat([s for _, s in pieces[n]], dim=-1) for n in range(1, n_layers)]
     return perms, scales
