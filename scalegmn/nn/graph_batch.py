@@ -12,20 +12,34 @@ then a ``(B, n_l, n_{l+1}, d)`` view, so gathers are broadcasts and sums are red
 scatter, cheap backward), and the rows of each node role (input, hidden, output) are
 contiguous, so blocks select them by slicing instead of copying.
 
-(A second, general row order for PyG batches of mixed architectures existed until issue 10; it
-was removed with :mod:`scalegmn.nn.pyg`. ``src``/``dst`` still index every edge, so an
-index-based path can come back as a ``MessagePassing`` implementation.)
+A :class:`~scalegmn.weightspace.batch.MixedBatch` (networks of many architectures) becomes a
+FlatGraph with ``spec=None`` (:func:`from_mixed_batch`): the general path. Its operations are
+index-based (``index_select`` gathers, ``index_add`` sums over ``src``/``dst``), its graphs
+follow :mod:`scalegmn.weightspace.graph`'s mixed-zoo conventions (``ZooSpec``: role-first
+types, residual edges, kernels padded to one ``d_e``) and every node carries a scale kind
+(``node_kind``: an index into ``SCALE_KINDS``, sign / positive / none) instead of a per-graph
+odd flag. Rows are ordered by role as well (all input nodes, hidden nodes, output nodes; edges
+input->hidden, hidden->hidden incl. residual, hidden->output, input->output), so the role
+groups of the blocks stay contiguous slices.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass, field
 
 import torch
 
-from scalegmn.weightspace.batch import WeightBatch
-from scalegmn.weightspace.graph import edge_block, edge_feature_dim, topology
+from scalegmn.weightspace.batch import MixedBatch, WeightBatch
+from scalegmn.weightspace.graph import (
+    ZooSpec,
+    edge_block,
+    edge_feature_dim,
+    mixed_edge_block,
+    mixed_topology,
+    topology,
+)
 from scalegmn.weightspace.network import NetworkSpec
 
 INPUT, HIDDEN, OUTPUT = 0, 1, 2
@@ -101,6 +115,10 @@ class FlatGraph:
     ``edge_type``/``edge_graph`` ``(E,)``, ``odd (G,)`` bool (sign group where True),
     ``in_nodes (G, n_in)`` and ``out_nodes (G, n_out)`` node rows, ``spec``: the architecture
     every graph shares. Rows are in the layer-major order of the module docstring.
+
+    General path (``spec=None``, :func:`from_mixed_batch`): ``node_kind (N,)`` long, each
+    node's scale kind (0 sign, 1 positive, 2 none: ``SCALE_KINDS``), ``zoo`` the conventions
+    the graphs follow; ``odd`` is all False and unused.
     """
 
     node_value: torch.Tensor
@@ -115,7 +133,9 @@ class FlatGraph:
     odd: torch.Tensor
     in_nodes: torch.Tensor
     out_nodes: torch.Tensor
-    spec: NetworkSpec
+    spec: NetworkSpec | None
+    node_kind: torch.Tensor | None = None
+    zoo: ZooSpec | None = None
     _groups: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -128,9 +148,26 @@ class FlatGraph:
         """Number of nodes N over all graphs."""
         return int(self.node_value.shape[0])
 
+    @property
+    def general(self) -> bool:
+        """True for the index-based path of mixed architectures (``spec is None``)."""
+        return self.spec is None
+
     def node_odd(self) -> torch.Tensor:
-        """``(N,)`` bool: whether each node's graph has an odd activation (sign group)."""
+        """``(N,)`` bool: whether each node's graph has an odd activation (sign group); on the
+        general path ``(N,)`` long: each node's scale kind (``node_kind``)."""
+        if self.node_kind is not None:
+            return self.node_kind
         return self.odd[self.node_graph]
+
+    def edge_kinds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per edge, the group of the node its forward message scales with (the target) and
+        of the node its backward message scales with (the source): ``(E,)`` each, bool odd
+        flags (per graph) or long kinds (general path)."""
+        if self.node_kind is not None:
+            return self.node_kind[self.dst], self.node_kind[self.src]
+        odd = self.edge_odd()
+        return odd, odd
 
     def edge_odd(self) -> torch.Tensor:
         """``(E,)`` bool: whether each edge's graph has an odd activation (sign group)."""
@@ -153,6 +190,8 @@ class FlatGraph:
     # The graph operations ----------------------------------------------------------------
     def gather_src(self, x: torch.Tensor) -> torch.Tensor:
         """``x[src]``: each edge gets the node row of its source (earlier layer)."""
+        if self.spec is None:
+            return x.index_select(0, self.src)
         layout, g = self.spec.layout, self.num_graphs
         return torch.cat([
             self._node_block(x, k).unsqueeze(2).expand(g, layout[k], layout[k + 1], *x.shape[1:])
@@ -161,6 +200,8 @@ class FlatGraph:
 
     def gather_dst(self, x: torch.Tensor) -> torch.Tensor:
         """``x[dst]``: each edge gets the node row of its target (later layer)."""
+        if self.spec is None:
+            return x.index_select(0, self.dst)
         layout, g = self.spec.layout, self.num_graphs
         return torch.cat([
             self._node_block(x, k + 1).unsqueeze(1).expand(g, layout[k], layout[k + 1], *x.shape[1:])
@@ -169,14 +210,20 @@ class FlatGraph:
 
     def with_src(self, e: torch.Tensor, x: torch.Tensor, op=torch.mul) -> torch.Tensor:
         """``op(e, x[src])`` per edge, without materialising ``x[src]`` (a broadcast per block)."""
+        if self.spec is None:
+            return op(e, x.index_select(0, self.src))
         return self._per_block(lambda k, blk: op(blk, self._node_block(x, k).unsqueeze(2)), e)
 
     def with_dst(self, e: torch.Tensor, x: torch.Tensor, op=torch.mul) -> torch.Tensor:
         """``op(e, x[dst])`` per edge."""
+        if self.spec is None:
+            return op(e, x.index_select(0, self.dst))
         return self._per_block(lambda k, blk: op(blk, self._node_block(x, k + 1).unsqueeze(1)), e)
 
     def src_plus_dst(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``a[src] + b[dst]`` per edge (a broadcast sum per block)."""
+        if self.spec is None:
+            return a.index_select(0, self.src) + b.index_select(0, self.dst)
         n = len(self.spec.layout) - 1
         return torch.cat([
             (self._node_block(a, k).unsqueeze(2) + self._node_block(b, k + 1).unsqueeze(1))
@@ -189,6 +236,8 @@ class FlatGraph:
 
     def sum_at_dst(self, m: torch.Tensor) -> torch.Tensor:
         """``Σ_{j→i} m_{j→i}`` for every node i (inputs get 0)."""
+        if self.spec is None:
+            return m.new_zeros(self.num_nodes, *m.shape[1:]).index_add_(0, self.dst, m)
         g, n0 = self.num_graphs, self.spec.layout[0]
         parts = [m.new_zeros(g * n0, *m.shape[1:])]
         parts += [b.sum(1).reshape(-1, *m.shape[1:]) for b in self._edge_blocks(m)]
@@ -196,6 +245,8 @@ class FlatGraph:
 
     def sum_at_src(self, m: torch.Tensor) -> torch.Tensor:
         """``Σ_{j→k} m_{j→k}`` for every node j (outputs get 0)."""
+        if self.spec is None:
+            return m.new_zeros(self.num_nodes, *m.shape[1:]).index_add_(0, self.src, m)
         g, n_last = self.num_graphs, self.spec.layout[-1]
         parts = [b.sum(2).reshape(-1, *m.shape[1:]) for b in self._edge_blocks(m)]
         parts.append(m.new_zeros(g * n_last, *m.shape[1:]))
@@ -219,12 +270,19 @@ class FlatGraph:
             bounds = [0, 0, total - e[-1], total] if which == "fwd" else [0, e[0], total, total]
         return RowGroups(ranges=tuple((bounds[i] * g, bounds[i + 1] * g) for i in range(3)))
 
+    def _one_layout(self, what: str) -> None:
+        if self.spec is None:
+            raise ValueError(f"{what} needs one architecture per batch; this batch mixes "
+                             "architectures (editing and neuron states take a WeightBatch)")
+
     def per_graph_nodes(self, x: torch.Tensor) -> torch.Tensor:
         """``(G, N_per_graph, ...)`` in each graph's own node order."""
+        self._one_layout("per_graph_nodes")
         return torch.cat([self._node_block(x, k) for k in range(len(self.spec.layout))], dim=1)
 
     def per_graph_edges(self, x: torch.Tensor) -> torch.Tensor:
         """``(G, E_per_graph, ...)`` in each graph's own (source-major) edge order."""
+        self._one_layout("per_graph_edges")
         g = self.num_graphs
         return torch.cat([b.reshape(g, -1, *x.shape[1:]) for b in self._edge_blocks(x)], dim=1)
 
@@ -292,3 +350,129 @@ def from_weight_batch(batch: WeightBatch, input_value: float) -> FlatGraph:
         out_nodes=block_start[-1] + torch.arange(g * n_out, device=device).reshape(g, n_out),
         spec=spec,
     )
+
+
+# The general path: networks of many architectures ------------------------------------------
+
+#: Edge categories, in row order: by (source role, target role).
+_EDGE_CATEGORIES = ((INPUT, HIDDEN), (HIDDEN, HIDDEN), (HIDDEN, OUTPUT), (INPUT, OUTPUT))
+
+
+@functools.lru_cache(maxsize=256)
+def _mixed_local(spec: NetworkSpec, zoo: ZooSpec, device: torch.device):
+    """Per architecture, on ``device`` once: node roles/types/kinds, edges, and the local rows
+    of each node role and edge category (:data:`_EDGE_CATEGORIES`)."""
+    topo = mixed_topology(spec, zoo)
+    layer = topo.node_layer
+    role = torch.full_like(layer, HIDDEN)
+    role[layer == 0] = INPUT
+    role[layer == spec.n_layers] = OUTPUT
+    src, dst = topo.edge_index
+    node_rows = tuple(torch.nonzero(role == r).squeeze(-1).to(device) for r in (INPUT, HIDDEN, OUTPUT))
+    edge_rows = tuple(torch.nonzero((role[src] == a) & (role[dst] == b)).squeeze(-1).to(device)
+                      for a, b in _EDGE_CATEGORIES)
+    move = {k: getattr(topo, k).to(device) for k in ("node_type", "node_kind", "edge_type")}
+    return (role.to(device), move, src.to(device), dst.to(device), node_rows, edge_rows,
+            topo.n_regular, topo.residual_slot)
+
+
+def _role_order(counts: list[int], graphs: list[int], local: list[tuple[torch.Tensor, ...]],
+                n_parts: int, device: torch.device) -> tuple[torch.Tensor, list[int]]:
+    """Rows of the group-major concatenation (group k: ``graphs[k]`` graphs of ``counts[k]``
+    rows each) re-ordered part by part (``local[k][p]``: part p's rows within one graph of
+    group k); returns the order and the number of rows per part."""
+    order, sizes, start = [], [], 0
+    starts = []
+    for c, g in zip(counts, graphs, strict=True):
+        starts.append(start)
+        start += c * g
+    for p in range(n_parts):
+        size = 0
+        for k, (c, g) in enumerate(zip(counts, graphs, strict=True)):
+            rows = local[k][p]
+            if rows.numel() == 0:
+                continue
+            base = starts[k] + torch.arange(g, device=device).unsqueeze(1) * c
+            order.append((base + rows.unsqueeze(0)).reshape(-1))
+            size += rows.numel() * g
+        sizes.append(size)
+    return torch.cat(order), sizes
+
+
+def from_mixed_batch(batch: MixedBatch, input_value: float, zoo: ZooSpec) -> FlatGraph:
+    """The general (index-based) flat graph of networks of many architectures.
+
+    Builds each architecture group's graph vectorised over its networks (a loop over groups,
+    none over networks), concatenates them and orders the rows by role. ``zoo``: the
+    conventions of the model (types, ``d_e``); every architecture must fit it.
+    """
+    device = batch.groups[0].biases[0].device
+    dtype = batch.groups[0].biases[0].dtype
+    values, edges, srcs, dsts, roles, ntypes, kinds, etypes, ngraph, egraph = ([] for _ in range(10))
+    n_counts, e_counts, graphs, node_local, edge_local = [], [], [], [], []
+    node_base = graph_base = 0
+    for net in batch.groups:
+        spec = net.spec
+        zoo.check(spec, net.source or "a network of the batch")
+        role, topo, src, dst, node_rows, edge_rows, n_regular, slot = _mixed_local(spec, zoo, device)
+        g, n, e = int(net.batch_shape[0]), spec.n_nodes, src.numel()
+        inputs = torch.full((g, spec.layout[0]), float(input_value), dtype=dtype, device=device)
+        values.append(torch.cat([inputs, *net.biases], dim=-1).reshape(-1))
+        blocks = [mixed_edge_block(spec, zoo, k, w).reshape(g, -1, zoo.d_e)
+                  for k, w in enumerate(net.weights)]
+        if e > n_regular:
+            res = torch.zeros(g, e - n_regular, zoo.d_e, dtype=dtype, device=device)
+            res[..., slot] = 1.0
+            blocks.append(res)
+        edges.append(torch.cat(blocks, dim=1).reshape(-1, zoo.d_e))
+        offs = node_base + torch.arange(g, device=device).unsqueeze(1) * n
+        srcs.append((offs + src).reshape(-1))
+        dsts.append((offs + dst).reshape(-1))
+        roles.append(role.repeat(g))
+        ntypes.append(topo["node_type"].repeat(g))
+        kinds.append(topo["node_kind"].repeat(g))
+        etypes.append(topo["edge_type"].repeat(g))
+        ids = graph_base + torch.arange(g, device=device).unsqueeze(1)
+        ngraph.append(ids.expand(g, n).reshape(-1))
+        egraph.append(ids.expand(g, e).reshape(-1))
+        n_counts.append(n)
+        e_counts.append(e)
+        graphs.append(g)
+        node_local.append(node_rows)
+        edge_local.append(edge_rows)
+        node_base += g * n
+        graph_base += g
+    node_order, node_sizes = _role_order(n_counts, graphs, node_local, 3, device)
+    edge_order, edge_sizes = _role_order(e_counts, graphs, edge_local, 4, device)
+    position = torch.empty_like(node_order)
+    position[node_order] = torch.arange(node_order.numel(), device=device)
+    role = torch.cat(roles)[node_order]
+    n_graph = torch.cat(ngraph)[node_order]
+    src = position[torch.cat(srcs)[edge_order]]
+    dst = position[torch.cat(dsts)[edge_order]]
+    n_in, n_out = zoo.n_in, zoo.n_out
+    # Inputs come first and outputs last, each graph's in batch order: (G, n_in), (G, n_out).
+    in_nodes = torch.arange(node_sizes[0], device=device).reshape(graph_base, n_in)
+    out_nodes = (node_sizes[0] + node_sizes[1]
+                 + torch.arange(node_sizes[2], device=device)).reshape(graph_base, n_out)
+    graph = FlatGraph(
+        node_value=torch.cat(values)[node_order],
+        edge_value=torch.cat(edges)[edge_order],
+        src=src, dst=dst, node_role=role,
+        node_type=torch.cat(ntypes)[node_order],
+        edge_type=torch.cat(etypes)[edge_order],
+        node_graph=n_graph,
+        edge_graph=torch.cat(egraph)[edge_order],
+        odd=torch.zeros(graph_base, dtype=torch.bool, device=device),
+        in_nodes=in_nodes, out_nodes=out_nodes, spec=None,
+        node_kind=torch.cat(kinds)[node_order], zoo=zoo,
+    )
+    a, b = node_sizes[0], node_sizes[0] + node_sizes[1]
+    graph._groups["nodes"] = RowGroups(ranges=((0, a), (a, b), (b, b + node_sizes[2])))
+    c = list(itertools.accumulate(edge_sizes, initial=0))
+    graph._groups["fwd"] = RowGroups(ranges=((0, 0), (0, c[2]), (c[2], c[4])))
+    if edge_sizes[3] == 0:  # no input->output edges (one-layer networks): sources contiguous
+        graph._groups["bwd"] = RowGroups(ranges=((0, c[1]), (c[1], c[3]), (c[3], c[3])))
+    else:
+        graph._groups["bwd"] = RowGroups.from_roles(role.index_select(0, src))
+    return graph
