@@ -10,6 +10,15 @@
 ``batch`` is a :class:`~scalegmn.weightspace.batch.WeightBatch` (B networks of one layout); it
 becomes a :class:`~scalegmn.nn.graph_batch.FlatGraph`, the one graph every block runs on.
 
+Zoos of mixed architectures (CNN Wild Park): build with ``spec`` a
+:class:`~scalegmn.weightspace.graph.ZooSpec` (``ZooSpec.covering(specs)``: shared input and
+output sizes, the most layers, the largest kernel) and ``symmetry: hetero`` (per-node scale
+kinds: sign, positive or permutation only, from each neuron's activation and residual ties)
+or ``kind: gmn`` / ``symmetry: permutation``. Such a model takes a
+:class:`~scalegmn.weightspace.batch.MixedBatch` (or a WeightBatch, read as one group) and runs
+on the general, index-based FlatGraph (:func:`~scalegmn.nn.graph_batch.from_mixed_batch`);
+invariant tasks only.
+
 Model (docs/model.md §2.4-§2.8)::
 
     h⁰ = PE_v(b · a_v),  e⁰ = PE_e(A_e w)               (linear, no bias: equivariant)
@@ -29,7 +38,7 @@ from scalegmn.errors import ConfigError
 from scalegmn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.models.baselines import build_baseline
 from scalegmn.models.presets import ModelConfig
-from scalegmn.nn.graph_batch import INPUT, OUTPUT, FlatGraph, from_weight_batch
+from scalegmn.nn.graph_batch import INPUT, OUTPUT, FlatGraph, from_mixed_batch, from_weight_batch
 from scalegmn.nn.input_scale import LayerScale
 from scalegmn.nn.layers import GMNLayer, LayerOptions, ScaleGMNLayer
 from scalegmn.nn.lean import lean_active, lean_scope, plain_activation_mb
@@ -43,8 +52,8 @@ from scalegmn.nn.readout import (
     LastLayerReadout,
 )
 from scalegmn.vocabulary import TASKS
-from scalegmn.weightspace.batch import WeightBatch
-from scalegmn.weightspace.graph import edge_feature_dim, topology
+from scalegmn.weightspace.batch import MixedBatch, WeightBatch
+from scalegmn.weightspace.graph import ZooSpec, edge_feature_dim, topology
 from scalegmn.weightspace.network import NetworkSpec, scale_kind
 
 log = logging.getLogger(__name__)
@@ -56,13 +65,26 @@ DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.flo
                                   "tf32": torch.float32, "bf16": torch.float32}
 
 
-def as_flat_graph(batch: WeightBatch | FlatGraph, input_value: float) -> FlatGraph:
-    """A :class:`FlatGraph` from a WeightBatch or a FlatGraph."""
+def as_flat_graph(batch: WeightBatch | MixedBatch | FlatGraph, input_value: float,
+                  zoo: ZooSpec | None = None) -> FlatGraph:
+    """A :class:`FlatGraph` from a WeightBatch, a MixedBatch (with ``zoo``) or a FlatGraph;
+    with ``zoo`` every batch takes the general path (mixed-zoo types and ``d_e``)."""
     if isinstance(batch, FlatGraph):
+        if (zoo is not None) != batch.general or (zoo is not None and batch.zoo != zoo):
+            raise ValueError("this FlatGraph was built for other graph conventions than the model's "
+                             f"(model: {zoo or 'one architecture'}, graph: {batch.zoo or 'one architecture'})")
         return batch
+    if zoo is not None and isinstance(batch, WeightBatch):
+        batch = MixedBatch((batch.net,), y=batch.y, index=batch.index)
+    if isinstance(batch, MixedBatch):
+        if zoo is None:
+            raise ValueError("a MixedBatch (networks of several architectures) needs a model built "
+                             "for mixed architectures: build_model(config, ZooSpec.covering(specs), ...)")
+        return from_mixed_batch(batch, input_value, zoo)
     if isinstance(batch, WeightBatch):
         return from_weight_batch(batch, input_value)
-    raise TypeError(f"a ScaleGMN model takes a WeightBatch or a FlatGraph, got {type(batch).__name__}")
+    raise TypeError("a ScaleGMN model takes a WeightBatch, a MixedBatch or a FlatGraph, "
+                    f"got {type(batch).__name__}")
 
 
 def resolve_backward_inverse(config: ModelConfig) -> bool:
@@ -75,30 +97,42 @@ def resolve_backward_inverse(config: ModelConfig) -> bool:
 class ScaleGMN(nn.Module):
     """Forward or bidirectional ScaleGMN, or the permutation-only GMN (``kind="gmn"``)."""
 
-    def __init__(self, config: ModelConfig, spec: NetworkSpec, *, task: str, n_outputs: int,
-                 execution: ExecutionConfig = DEFAULT_EXECUTION) -> None:
+    def __init__(self, config: ModelConfig, spec: NetworkSpec | ZooSpec, *, task: str,
+                 n_outputs: int, execution: ExecutionConfig = DEFAULT_EXECUTION) -> None:
         super().__init__()
         if task not in TASKS:
             raise ValueError(f"task {task!r}: use one of {TASKS}")
         c = config
         perm = c.kind == "gmn" or c.symmetry == "permutation"
         symmetry = "permutation" if perm else c.symmetry
+        # A ZooSpec: networks of many architectures, the general graph path.
+        self.zoo = spec if isinstance(spec, ZooSpec) else None
+        if self.zoo is not None and task == "editing":
+            raise ConfigError("task", "editing needs one architecture per zoo; a model for mixed "
+                                      "architectures (ZooSpec) takes invariant tasks only")
+        if self.zoo is not None:
+            spec = None
         self.config, self.spec, self.task = c, spec, task
         self.execution = execution
         self.equivariant = task == "editing"
         self.bidirectional = c.direction == "bidirectional"
         self.input_value = c.input_node_value
         d = c.d_hid
-        topo = topology(spec)
+        zoo = self.zoo
+        n_node_types = zoo.n_node_types if zoo else topology(spec).n_node_types
+        n_edge_types = zoo.n_edge_types if zoo else topology(spec).n_edge_types
+        d_e = zoo.d_e if zoo else edge_feature_dim(spec)
+        n_layers_net = zoo.max_layers if zoo else spec.n_layers
+        n_in, n_out = (zoo.n_in, zoo.n_out) if zoo else (spec.layout[0], spec.layout[-1])
         mlp_dropout = c.dropout if c.dropout_all else 0.0
         mlp_kw = dict(d_hid=d, layer_norm=c.layer_norm, dropout=mlp_dropout)
 
         self.node_proj = nn.Linear(1, d, bias=False)
-        self.edge_proj = nn.Linear(edge_feature_dim(spec), d, bias=False)
+        self.edge_proj = nn.Linear(d_e, d, bias=False)
         # Multiplicative PE keeps scale equivariance on hidden nodes; the GMN adds everywhere.
-        self.node_pe = (PositionalEncoding(topo.n_node_types, d, multiplicative=not perm)
+        self.node_pe = (PositionalEncoding(n_node_types, d, multiplicative=not perm)
                         if c.node_pe else None)
-        self.edge_pe = (PositionalEncoding(topo.n_edge_types, d, multiplicative=not perm)
+        self.edge_pe = (PositionalEncoding(n_edge_types, d, multiplicative=not perm)
                         if c.edge_pe else None)
         self.sum_on_io = c.sum_on_io
         self._checked_specs: set[NetworkSpec] = set()  # architectures whose types fit the PE tables
@@ -108,9 +142,9 @@ class ScaleGMN(nn.Module):
             n_io_mlps=c.num_mlps - 1, mlp_on_io=c.mlp_on_io, pe_msg=c.pe_msg and c.node_pe,
             pe_upd=c.pe_upd and c.node_pe, bw_inverse=resolve_backward_inverse(c) and not perm,
             bw_eps=c.backward_eps, bw_update=symmetry == "scale", execution=execution,
+            mixed=zoo is not None and symmetry == "hetero",
         )
         layer_cls = GMNLayer if perm else ScaleGMNLayer
-        d_e = edge_feature_dim(spec)
         self.layers = nn.ModuleList()
         self.skips = nn.ModuleList()
         for t in range(c.n_layers):
@@ -126,9 +160,8 @@ class ScaleGMN(nn.Module):
         self.has_skip = [c.gnn_skip and not (self.equivariant and t == c.n_layers - 1)
                          for t in range(c.n_layers)]
         self.dropout = nn.Dropout(c.dropout) if c.dropout > 0 else nn.Identity()
-        self.input_scale = LayerScale(spec.n_layers)
+        self.input_scale = LayerScale(n_layers_net)
 
-        n_in, n_out = spec.layout[0], spec.layout[-1]
         if self.equivariant:
             self.head = EditingHead(spec.n_layers, c.out_scale)
         elif c.readout == "full_graph":
@@ -141,7 +174,7 @@ class ScaleGMN(nn.Module):
 
     def embed(self, g: FlatGraph):
         """Initial ``h (N, d)``, ``e (E, d)`` and node encodings ``P[type] (N, d)`` (or None)."""
-        if g.spec not in self._checked_specs:  # once per architecture (topology is host data)
+        if not g.general and g.spec not in self._checked_specs:  # once per architecture (topology is host data)
             topo = topology(g.spec)
             for pe, n_types in ((self.node_pe, topo.n_node_types), (self.edge_pe, topo.n_edge_types)):
                 if pe is not None:
@@ -167,6 +200,8 @@ class ScaleGMN(nn.Module):
 
     def forward(self, batch):
         """``(G, n_outputs)`` for invariant tasks; per-layer ``(ΔW, Δb)`` (equivariant) for editing."""
+        if self.zoo is not None and not isinstance(batch, FlatGraph):
+            batch = as_flat_graph(self.input_scale(batch), self.input_value, self.zoo)
         batch = self.input_scale(batch)
         precision = self.execution.precision
         with precision_scope(precision, self.node_proj.weight.device.type):
@@ -182,13 +217,13 @@ class ScaleGMN(nn.Module):
                 and batch.size > chunk):
             # Graphs are independent: with checkpointing, running the batch in chunks bounds the
             # activations recomputed at once during backward by one chunk's; same result.
-            outs = [self._forward_graph(as_flat_graph(sub, self.input_value))
+            outs = [self._forward_graph(as_flat_graph(sub, self.input_value, self.zoo))
                     for sub in _split_batch(batch, chunk)]
             if self.equivariant:
                 return tuple(tuple(torch.cat(ts) for ts in zip(*(o[i] for o in outs), strict=True))
                              for i in range(2))
             return torch.cat(outs)
-        return self._forward_graph(as_flat_graph(batch, self.input_value))
+        return self._forward_graph(as_flat_graph(batch, self.input_value, self.zoo))
 
     def use_lean(self, g: FlatGraph) -> bool:
         """Lean autograd for this batch (training only): by the execution policy, from the
@@ -217,7 +252,9 @@ class ScaleGMN(nn.Module):
         bw = e if self.bidirectional else None
         hetero = self.config.symmetry == "hetero"
         node_odd = g.node_odd() if hetero else None
-        edge_odd = g.edge_odd() if hetero else None
+        # Per graph, both ends of an edge share the flag; with per-node kinds (general path)
+        # forward messages scale with the target, backward ones with the source.
+        edge_odd = (g.edge_kinds() if g.general else g.edge_odd()) if hetero else None
         for layer, skip, has_skip in zip(self.layers, self.skips, self.has_skip, strict=True):
             h_new, e, bw = layer(g, h, e, bw, pe, node_odd, edge_odd)
             h = self.dropout(skip(h) + h_new if has_skip else h_new)
@@ -228,6 +265,8 @@ class ScaleGMN(nn.Module):
         (inputs) .. L (outputs). Permutation-equivariant; under the scaling group each hidden
         neuron's state transforms as the model's symmetry says (sign: odd, scale: positively
         homogeneous), which is what a neuron matching between two networks needs."""
+        if self.zoo is not None:
+            raise ValueError("node_states needs a model for one architecture, not a ZooSpec")
         g = as_flat_graph(self.input_scale(batch), self.input_value)
         h = g.per_graph_nodes(self._states(g)[0])
         return list(torch.split(h, list(self.spec.layout), dim=1))
@@ -248,9 +287,19 @@ def _split_batch(batch: WeightBatch, size: int) -> list[WeightBatch]:
     return out
 
 
-def check_symmetry_fits(config: ModelConfig, spec: NetworkSpec) -> None:
+def check_symmetry_fits(config: ModelConfig, spec: NetworkSpec | ZooSpec) -> None:
     """Raise ConfigError when the model's symmetry is not the zoo's (sign needs sine/tanh
-    networks, scale needs ReLU; hetero and permutation fit any)."""
+    networks, scale needs ReLU; hetero and permutation fit any); a ZooSpec (mixed
+    architectures) needs scalegmn with hetero or permutation, or gmn."""
+    if isinstance(spec, ZooSpec):
+        if config.kind not in ("scalegmn", "gmn"):
+            raise ConfigError("model.kind", f"{config.kind!r} reads one architecture; for a zoo of "
+                                            "mixed architectures use scalegmn or gmn")
+        if config.kind == "scalegmn" and config.symmetry not in ("hetero", "permutation"):
+            raise ConfigError("model.symmetry", f"{config.symmetry!r} assumes one activation; a zoo "
+                                                "of mixed architectures needs 'hetero' (per-neuron "
+                                                "kinds) or 'permutation'")
+        return
     if config.kind != "scalegmn":
         return
     act = spec.hidden_activation
@@ -262,10 +311,12 @@ def check_symmetry_fits(config: ModelConfig, spec: NetworkSpec) -> None:
                                             "use 'sign' for sine/tanh or 'hetero' for mixed zoos")
 
 
-def build_model(config: ModelConfig, spec: NetworkSpec, *, task: str, n_outputs: int,
+def build_model(config: ModelConfig, spec: NetworkSpec | ZooSpec, *, task: str, n_outputs: int,
                 execution: ExecutionConfig = DEFAULT_EXECUTION) -> nn.Module:
-    """The model a config describes, for networks of architecture ``spec``, executed as
-    ``execution`` says (parameters in its precision; the policy kept as ``model.execution``)."""
+    """The model a config describes, for networks of architecture ``spec`` (a NetworkSpec) or
+    of a zoo of mixed architectures (a :class:`ZooSpec`: ScaleGMN hetero/permutation or GMN,
+    taking MixedBatches), executed as ``execution`` says (parameters in its precision; the
+    policy kept as ``model.execution``)."""
     check_symmetry_fits(config, spec)
     if config.kind in ("mlp", "statnn"):
         model = build_baseline(config, spec, task=task, n_outputs=n_outputs)

@@ -8,10 +8,15 @@ Group actions (per row ``x ∈ R^k``, one scalar ``q`` acting on the whole row):
 - hetero: ``τ(x) = s τ_sign(x) + (1 - s) τ_scale(x)`` with ``s`` the row's graph odd flag
   (tanh/sine graphs: sign group; ReLU graphs: positive scaling).
 - permutation: ``τ(x) = x`` (no scaling symmetry).
+- hetero on mixed architectures (``mixed=True``): the group is per row, a kind index
+  (``SCALE_KINDS``: 0 sign, 1 positive, 2 none); τ is the sign, scale or identity map by kind.
 
 ``ScaleInv(x; a) = φ([τ(x) ‖ a])``: invariant whenever the extra features ``a`` are (positional
 encodings of node types are). For hetero, each group has its own φ, as in the original:
-``s φ_sign([τ_sign(x) ‖ a]) + (1 - s) φ_scale([τ_scale(x) ‖ a])``.
+``s φ_sign([τ_sign(x) ‖ a]) + (1 - s) φ_scale([τ_scale(x) ‖ a])``. With per-row kinds
+(mixed architectures) one φ reads every kind's τ and adds a learned offset per kind to its
+first Linear (``φ₂(σ(W₁ [τ_k(x) ‖ a] + b₁ + c_k))``): the kind is invariant, and one φ costs a
+third of three.
 """
 
 from __future__ import annotations
@@ -40,13 +45,16 @@ class Tau(nn.Module):
         layer_norm: bool = True,
         dropout: float = 0.0,
         eps: float = 1e-10,
+        mixed: bool = False,
     ) -> None:
         super().__init__()
+        if mixed and symmetry != "hetero":
+            raise ValueError(f"per-row kinds (mixed=True) need the hetero symmetry, not {symmetry!r}")
         if symmetry not in SYMMETRIES:
             raise ValueError(f"symmetry {symmetry!r}: use one of {SYMMETRIES}")
         if tau not in TAUS:
             raise ValueError(f"tau {tau!r}: use one of {TAUS}")
-        self.symmetry, self.tau, self.eps = symmetry, tau, eps
+        self.symmetry, self.tau, self.eps, self.mixed = symmetry, tau, eps, mixed
         uses_rho = symmetry in ("sign", "hetero") and tau == "sym"
         self.rho = MLP(k, k, d_hid, layer_norm=layer_norm, dropout=dropout) if uses_rho else None
 
@@ -75,7 +83,8 @@ class Tau(nn.Module):
             return x / (torch.linalg.vector_norm(x, dim=-1, keepdim=True) + self.eps)
 
     def forward(self, x: torch.Tensor, odd: torch.Tensor | None = None) -> torch.Tensor:
-        """``τ(x)``, ``(R, k) -> (R, k)``; ``odd (R,)`` bool picks the group per row (hetero only).
+        """``τ(x)``, ``(R, k) -> (R, k)``; ``odd (R,)`` bool picks the group per row (hetero only),
+        or ``(R,)`` long kinds (0 sign, 1 positive, 2 none; mixed architectures).
 
         Functional (no submodule calls): the lean autograd Functions call it as well.
         """
@@ -87,6 +96,10 @@ class Tau(nn.Module):
             return x
         if odd is None:
             raise ValueError("hetero symmetry needs the per-row odd flags")
+        if odd.dtype != torch.bool:
+            kind = odd.unsqueeze(-1)
+            scaled = torch.where(kind == 1, self.scale_part(x), x)
+            return torch.where(kind == 0, self.sign_part(x), scaled)
         return torch.where(odd.unsqueeze(-1), self.sign_part(x), self.scale_part(x))
 
 
@@ -104,7 +117,10 @@ class ScaleInv(nn.Module):
         self.tau = tau
         self.phi = MLP(k + d_extra, d_out, d_hid, layer_norm=layer_norm, dropout=dropout)
         self.phi_scale = None
-        if tau.symmetry == "hetero":
+        self.kind_bias = None
+        if tau.mixed:  # one φ, a learned offset per kind (sign, positive, none)
+            self.kind_bias = nn.Parameter(torch.zeros(3, d_hid))
+        elif tau.symmetry == "hetero":
             self.phi_scale = MLP(k + d_extra, d_out, d_hid, layer_norm=layer_norm, dropout=dropout)
 
     @staticmethod
@@ -126,6 +142,8 @@ class ScaleInv(nn.Module):
     def forward(self, x: torch.Tensor, a: torch.Tensor | None, odd: torch.Tensor | None,
                 a_proj: torch.Tensor | None = None) -> torch.Tensor:
         """``a_proj`` (from :meth:`project_extra`, per row) replaces ``a`` when given."""
+        if self.kind_bias is not None:
+            return self._forward_kinds(x, a, odd, a_proj)
         if a_proj is not None:
             t = self.tau(x, odd)
             w = self.phi.first.weight[:, : t.shape[-1]]
@@ -134,6 +152,23 @@ class ScaleInv(nn.Module):
             return self.phi(self._with(self.tau(x, odd), a))
         if odd is None:
             raise ValueError("hetero symmetry needs the per-row odd flags")
+        if odd.dtype != torch.bool:
+            raise ValueError("per-row kinds need a model built for mixed architectures")
         sign = self.phi(self._with(self.tau.sign_part(x), a))
         scale = self.phi_scale(self._with(self.tau.scale_part(x), a))
         return torch.where(odd.unsqueeze(-1), sign, scale)
+
+    def _forward_kinds(self, x: torch.Tensor, a: torch.Tensor | None, kind: torch.Tensor | None,
+                       a_proj: torch.Tensor | None) -> torch.Tensor:
+        """``φ₂(σ(W₁ [τ_k(x) ‖ a] + b₁ + c_k))`` with ``k`` each row's kind (long)."""
+        if kind is None or kind.dtype == torch.bool:
+            raise ValueError("a model for mixed architectures needs per-row kinds (long)")
+        t = self.tau(x, kind)
+        w = self.phi.first.weight
+        pre = F.linear(t, w[:, : t.shape[-1]], self.phi.first.bias)
+        pre = pre + self.kind_bias.index_select(0, kind).to(pre.dtype)
+        if a_proj is not None:
+            pre = pre + a_proj
+        elif a is not None:
+            pre = pre + a @ w[:, t.shape[-1]:].T
+        return self.phi.hidden(pre)

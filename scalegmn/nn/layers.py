@@ -54,6 +54,7 @@ class LayerOptions:
     bw_eps: float = 0.0
     bw_update: bool = False
     execution: ExecutionConfig = DEFAULT_EXECUTION
+    mixed: bool = False  # per-node kinds (mixed architectures, the general FlatGraph)
 
     def mlp_kw(self) -> dict:
         """Keyword arguments of every MLP in the layer (hidden width, layer norm, dropout)."""
@@ -61,7 +62,7 @@ class LayerOptions:
 
     def tau_module(self, k: int) -> Tau:
         """A fresh invariant map τ for ``k``-wide inputs, for this symmetry and τ form."""
-        return Tau(k, self.symmetry, self.tau, **self.mlp_kw())
+        return Tau(k, self.symmetry, self.tau, **self.mlp_kw(), mixed=self.mixed)
 
 
 class ScaleGMNLayer(nn.Module):
@@ -136,11 +137,14 @@ class ScaleGMNLayer(nn.Module):
             ``h (N, d)``, ``e (E, d)``, ``bw (E, d)`` backward edge state or None (forward
             layer), ``pe (N, d)`` node PE or None, ``node_odd (N,)`` / ``edge_odd (E,)`` bool
             (hetero only, else None) -> ``(h̃ (N, d_node_out), e' (E, d_edge_out) or e,
-            ẽ' (E, d) or bw)``.
+            ẽ' (E, d) or bw)``. Mixed architectures: ``node_odd`` per-node kinds (long) and
+            ``edge_odd`` a pair, the kinds of the forward and backward messages' receivers
+            (:meth:`FlatGraph.edge_kinds`).
         """
-        parts = [h, self._run(self._fwd_messages, g, h, e, pe, edge_odd)]
+        fwd_odd, bwd_odd = edge_odd if isinstance(edge_odd, tuple) else (edge_odd, edge_odd)
+        parts = [h, self._run(self._fwd_messages, g, h, e, pe, fwd_odd)]
         if self.bidirectional:
-            parts.append(self._run(self._bwd_messages, g, h, bw, pe, edge_odd))
+            parts.append(self._run(self._bwd_messages, g, h, bw, pe, bwd_odd))
         upd_a = pe if self.opt.pe_upd else None
         h_new = self.update(torch.cat(parts, dim=-1), upd_a, node_odd, g.groups("nodes"))
         e_new = e
