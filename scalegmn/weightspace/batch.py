@@ -109,3 +109,25 @@ class MixedBatch:
 
         return replace(self, groups=tuple(g.to(device=device, non_blocking=True) for g in self.groups),
                        y=move(self.y), index=move(self.index))
+
+    def take(self, rows: slice) -> MixedBatch:
+        """The sub-batch of a contiguous range of rows (micro-batches); groups left empty are
+        dropped."""
+        start, stop, step = rows.indices(self.size)
+        if step != 1:
+            raise ValueError("MixedBatch.take() takes a contiguous slice of rows")
+        groups, offset = [], 0
+        for g in self.groups:
+            n = int(g.batch_shape[0])
+            lo, hi = max(start - offset, 0), min(stop - offset, n)
+            if lo < hi:
+                groups.append(g.replace(weights=tuple(w[lo:hi] for w in g.weights),
+                                        biases=tuple(b[lo:hi] for b in g.biases), meta={}))
+            offset += n
+        if not groups:
+            raise ValueError(f"MixedBatch.take({rows}): no rows of a batch of {self.size}")
+
+        def pick(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t[start:stop]
+
+        return MixedBatch(tuple(groups), y=pick(self.y), index=pick(self.index))

@@ -191,3 +191,14 @@ def test_mixed_models_train_and_refuse_clearly():
                          task="generalization", n_outputs=1)
     with pytest.raises(ValueError, match="mixed architectures"):
         single(batch)
+
+
+def test_micro_batches_of_a_mixed_batch_give_the_same_outputs():
+    model = model_for("forward")
+    batch = MixedBatch(mixed_batch(10).groups, y=torch.arange(7.0), index=torch.arange(7))
+    with torch.no_grad():
+        whole = model(batch)
+        parts = [batch.take(slice(s, s + 3)) for s in range(0, 7, 3)]
+        torch.testing.assert_close(torch.cat([model(p) for p in parts]), whole, rtol=1e-12, atol=1e-12)
+    assert [p.size for p in parts] == [3, 3, 1] and torch.equal(parts[1].y, torch.arange(3.0, 6.0))
+    assert parts[1].group_sizes == (1, 1, 1)  # rows 3..5: the last of group 2, groups 3 and 4
