@@ -31,7 +31,7 @@ import io
 import json
 import pickle
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -489,18 +489,3 @@ def write_splits(path: str | Path, splits: Mapping[str, SplitEntry]) -> Path:
     with atomic_write(path) as tmp:
         tmp.write_text(json.dumps(body))
     return Path(path)
-
-
-
-
-def split_runs(runs: Sequence[str], fractions: tuple[float, float], seed: int) -> dict[str, str]:
-    """Run -> split: whole runs per split, test first then val (as Neural Graphs' generator
-    cuts them), a seeded permutation of the sorted run names."""
-    names = sorted(set(runs))
-    order = torch.randperm(len(names), generator=torch.Generator().manual_seed(seed)).tolist()
-    n_test = max(1, round(len(names) * fractions[1])) if len(names) >= 3 else 0
-    n_val = max(1, round(len(names) * fractions[0])) if len(names) >= 3 else 0
-    out = {}
-    for pos, i in enumerate(order):
-        out[names[i]] = "test" if pos < n_test else "val" if pos < n_test + n_val else "train"
-    return out

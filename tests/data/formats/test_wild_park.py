@@ -194,10 +194,3 @@ def test_split_file_round_trip_and_errors(tmp_path):
     path.write_text("{not json")
     with pytest.raises(DataError, match="not a readable split JSON"):
         wp.read_splits(path)
-
-
-def test_split_runs_keeps_runs_whole_and_is_seeded():
-    runs = [f"run{i}" for i in range(20)]
-    a = wp.split_runs(runs, (0.1, 0.2), seed=3)
-    assert a == wp.split_runs(list(reversed(runs)), (0.1, 0.2), seed=3)
-    assert sorted(a.values()).count("test") == 4 and sorted(a.values()).count("val") == 2
