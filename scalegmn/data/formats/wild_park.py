@@ -27,6 +27,7 @@ the format the reader meets in the real archive.
 
 from __future__ import annotations
 
+import collections
 import io
 import json
 import pickle
@@ -37,6 +38,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+try:  # private, so guarded: the allow-list torch's own weights_only loader uses
+    from torch._weights_only_unpickler import _get_allowed_globals
+except ImportError:  # pragma: no cover - another torch
+    _get_allowed_globals = None
 
 from scalegmn.atomic import atomic_write
 from scalegmn.data.formats.statedict import tensors_from_state_dict
@@ -93,14 +99,14 @@ def stub_class(module: str, name: str) -> type:
 
 def _torch_allowed() -> dict[str, Any]:
     """Torch's weights-only allow-list (tensors, storages, dtypes, OrderedDict, ...)."""
-    try:
-        from torch._weights_only_unpickler import _get_allowed_globals  # noqa: PLC0415 - private, guarded
-        return dict(_get_allowed_globals())
-    except Exception:  # noqa: BLE001 - an older/newer torch: fall back to the minimum below
-        import collections  # noqa: PLC0415
-        return {"collections.OrderedDict": collections.OrderedDict,
-                "torch._utils._rebuild_tensor_v2": torch._utils._rebuild_tensor_v2,
-                "torch._utils._rebuild_parameter": torch._utils._rebuild_parameter}
+    if _get_allowed_globals is not None:
+        try:
+            return dict(_get_allowed_globals())
+        except Exception:  # noqa: BLE001 - a private API changed: fall back to the minimum below
+            pass
+    return {"collections.OrderedDict": collections.OrderedDict,
+            "torch._utils._rebuild_tensor_v2": torch._utils._rebuild_tensor_v2,
+            "torch._utils._rebuild_parameter": torch._utils._rebuild_parameter}
 
 
 _ALLOWED = _torch_allowed()
