@@ -233,3 +233,17 @@ def test_local_folder(zoo, tmp_path):
     assert root.is_symlink() and len(wild_park.list_files(root)) == 18
     with h5py.File(_stages(root, tmp_path / "out")[0] and tmp_path / "out" / "weights.h5") as f:
         assert json.loads(f.attrs["format"]) == "wild_park"
+
+
+def test_flat_store_size_and_no_streaming(zoo, tmp_path):
+    from scalegmn.data.stream import StreamedSplit, open_split, store_bytes
+
+    _stages(zoo, tmp_path)
+    build_view_stores(tmp_path / "weights.h5", tmp_path / "splits.json", {"test": tmp_path / "t.zarr"},
+                      view={"name": "wp"}, provenance={})
+    split = load_split(tmp_path / "t.zarr")
+    assert store_bytes(tmp_path / "t.zarr") == split.params.nbytes == 4 * sum(
+        split.specs[a].num_params for a in split.arch_id.tolist())
+    with pytest.raises(DataError, match="not streamed"):
+        StreamedSplit(tmp_path / "t.zarr")
+    assert isinstance(open_split(tmp_path / "t.zarr", max_resident_mb=1e6), MixedSplit)
