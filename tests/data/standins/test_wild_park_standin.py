@@ -69,3 +69,16 @@ def test_scores_spread(tiny):
     scores = np.array([wild_park.read_network(p).target for p in wild_park.list_files(root)])
     assert scores.std() > 0.02 and scores.max() - scores.min() > 0.06
     assert ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_same_seed_same_bytes_other_seed_differs(tmp_path):
+    import hashlib
+
+    size = {"n_runs": 2, "n_checkpoints": 2, "train_steps": 4, "n_pool": 64, "n_test_images": 32}
+    digests = {}
+    for tag, seed in (("a", 1), ("b", 1), ("c", 2)):
+        root = tmp_path / tag / "cnn_wild_park"
+        build_standin("cnn_wild_park", root, size=size, seed=seed)
+        digests[tag] = {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+                        for p in sorted(root.rglob("*")) if p.is_file() and p.name != REPORT_FILE}
+    assert digests["a"] == digests["b"] and digests["a"] != digests["c"] and len(digests["a"]) == 5
