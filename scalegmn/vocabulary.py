@@ -84,6 +84,7 @@ DATASET_FORMATS: dict[str, str] = {
     "cifar10_inr": "cifar_inr",
     "cifar10_gs": "cnn_zoo",
     "svhn_gs": "cnn_zoo",
+    "cnn_wild_park": "wild_park",
 }
 DATASETS: tuple[str, ...] = tuple(DATASET_FORMATS)
 
@@ -100,6 +101,7 @@ DATASET_ROOTS: dict[str, str] = {
     "cifar10_inr": "siren_cifar_wts",
     "cifar10_gs": "cifar10",
     "svhn_gs": "svhn_cropped",
+    "cnn_wild_park": "cnn_wild_park",  # the real zip's top folder is [unk]: found by its checkpoints
 }
 
 #: Where a dataset's networks come from.

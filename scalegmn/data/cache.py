@@ -19,7 +19,17 @@ has one edge block per weight layer and one node block per layer of neurons, and
 :class:`~scalegmn.weightspace.batch.WeightBatch` holds. Version 1 stores (flat per-graph
 ``node_feat``/``edge_feat``) are refused with a one-line error that says to rebuild them.
 
-Per-architecture groups make mixed layouts possible. Arrays are sharded: chunks of
+Per-architecture groups make mixed layouts possible. A zoo of thousands of architectures (CNN
+Wild Park: one per training run) would need tens of thousands of arrays that way, so its stores
+have the *flat* layout (attribute ``layout = "flat"``): ``params`` float32 ``(P,)`` holds every
+network's parameters (layer order, weight then bias) one after the other, ``offset`` int64
+``(N,)`` where each starts, ``arch_id`` per row and the architectures as the ``specs``
+attribute; no topology (the models build it from the spec). :func:`load_split` reads it into a
+:class:`~scalegmn.data.split_protocol.MixedSplit` whose batches are
+:class:`~scalegmn.weightspace.batch.MixedBatch`. Symmetry copies are not made for such stores
+(logged): the random transforms of mixed architectures are not part of the data stage.
+
+Arrays are sharded: chunks of
 64 networks, shards of 4096 networks, no compression (float weights do not compress;
 measured on the stand-in stores: benchmarks/cache_throughput.py). Stores are written to ``<path>.tmp`` and renamed.
 
@@ -55,11 +65,16 @@ import zarr
 from scalegmn import __version__
 from scalegmn.atomic import atomic_directory
 from scalegmn.data.augment import symmetry_copies, symmetry_copies_mixed
-from scalegmn.data.network_set import network_set_spec, read_network_set
-from scalegmn.data.split_protocol import ArchitectureBatchSampler
+from scalegmn.data.network_set import (
+    is_flat_table,
+    network_set_spec,
+    read_flat_network_set,
+    read_network_set,
+)
+from scalegmn.data.split_protocol import ArchitectureBatchSampler, MixedSplit, group_rows
 from scalegmn.data.splits import read_splits
 from scalegmn.errors import DataError
-from scalegmn.weightspace.batch import WeightBatch
+from scalegmn.weightspace.batch import MixedBatch, WeightBatch
 from scalegmn.weightspace.graph import topology
 from scalegmn.weightspace.network import Network, NetworkSpec, is_odd
 
@@ -293,11 +308,25 @@ class CachedSplit(torch.utils.data.Dataset):
         """The architecture; raises :class:`DataError` for mixed layouts (see :meth:`groups`)."""
         if len(self.specs) != 1:
             raise DataError(self.attrs.get("path", "store"),
-                            f"holds {len(self.specs)} architectures; use .groups() for one CachedSplit each")
+                            f"holds {len(self.specs)} architectures; use .groups() for one CachedSplit each, "
+                            "or .specs (mixed rows come as MixedBatch)")
         return self.specs[0]
 
-    def get(self, indices: torch.Tensor | np.ndarray | list[int]) -> WeightBatch:
-        """The networks at ``indices`` (rows of this split, all of one architecture) as a WeightBatch on this split's device."""
+    @property
+    def is_mixed(self) -> bool:
+        """Whether the split holds several architectures (then batches may be MixedBatch)."""
+        return len(self.specs) > 1
+
+    def _mixed(self, idx: torch.Tensor) -> MixedBatch:
+        """Rows of several architectures: a MixedBatch, rows grouped by architecture."""
+        idx, groups = group_rows(self.arch_id, idx)
+        nets = tuple(Network(self.specs[a], tuple(w[self.arch_pos[r]] for w in self.weights[a]),
+                             tuple(b[self.arch_pos[r]] for b in self.biases[a])) for a, r in groups)
+        return MixedBatch(groups=nets, y=self.y[idx], index=idx)
+
+    def get(self, indices: torch.Tensor | np.ndarray | list[int]) -> WeightBatch | MixedBatch:
+        """The networks at ``indices`` (rows of this split) on this split's device: a WeightBatch
+        when they share one architecture, else a MixedBatch (rows grouped by architecture)."""
         # non-blocking: a split resident on the GPU gets its indices without a host wait
         idx = torch.as_tensor(indices, dtype=torch.long).to(self.y.device, non_blocking=True)
         if len(self.specs) == 1:
@@ -305,8 +334,7 @@ class CachedSplit(torch.utils.data.Dataset):
         else:
             archs = torch.unique(self.arch_id[idx]).tolist()
             if len(archs) != 1:
-                raise DataError(self.attrs.get("path", "store"), f"rows span {len(archs)} architectures; batch them "
-                                "with split.loader() (ArchitectureBatchSampler) or .groups()")
+                return self._mixed(idx)
             arch, pos = int(archs[0]), self.arch_pos[idx]
         net = Network(self.specs[arch], tuple(w[pos] for w in self.weights[arch]),
                       tuple(b[pos] for b in self.biases[arch]))
@@ -389,6 +417,8 @@ def load_split(store_path: str | Path, device: str | torch.device = "cpu") -> Ca
         if attrs.get("format_version") != STORE_VERSION:
             raise DataError(path, f"cache store of format version {attrs.get('format_version')}, this scalegmn "
                                   f"reads version {STORE_VERSION}; delete it and rebuild it with snakemake")
+        if attrs.get("layout") == "flat":
+            return _load_flat(root, attrs, path, device, t0)
         arch_id = root["arch_id"][...]
         y = root["y"][...]
         activation = np.array([str(a) for a in root["activation"][...]], dtype=str)
@@ -431,13 +461,108 @@ def load_split(store_path: str | Path, device: str | torch.device = "cpu") -> Ca
     return split
 
 
+def _load_flat(root: zarr.Group, attrs: dict[str, Any], path: Path, device, t0: float) -> MixedSplit:
+    """A flat-layout store (module docstring) as a MixedSplit."""
+    specs = [NetworkSpec.from_dict(d) for d in attrs["specs"]]
+    y = root["y"][...]
+    task = "classification" if y.dtype.kind in "iu" else "regression"
+    y_t = torch.from_numpy(y.astype(np.int64) if task == "classification" else y.astype(np.float32)).to(device)
+    params = torch.from_numpy(root["params"][...]).to(device)
+    attrs["path"] = str(path)
+    split = MixedSplit(specs=specs, params=params, offset=torch.from_numpy(root["offset"][...]).to(device),
+                       arch_id=torch.from_numpy(root["arch_id"][...].astype(np.int64)).to(device), y=y_t,
+                       sources=[str(s) for s in root["source"][...]], task_kind=task,
+                       n_classes=attrs.get("n_classes") if task == "classification" else None, attrs=attrs)
+    logger.info("loaded %d networks of %d architectures (%.1f MB) from %s in %.2f s", split.size, len(specs),
+                params.nbytes / 1e6, path, time.monotonic() - t0)
+    return split
+
+
+def write_flat_store(path: str | Path, specs: list[NetworkSpec], arch: np.ndarray, content: StoreContent,
+                     blocks: Iterator[np.ndarray], attrs: dict[str, Any]) -> Path:
+    """A flat-layout store: ``content`` holds the per-row columns, ``arch`` each row's index into
+    ``specs``, ``blocks`` yields the rows' flat parameters in row order (any block sizes)."""
+    path = Path(path)
+    t0 = time.monotonic()
+    sizes = np.array([s.num_params for s in specs], dtype=np.int64)
+    n_params = sizes[arch] if len(arch) else np.zeros(0, np.int64)
+    offset = np.concatenate([[0], np.cumsum(n_params)[:-1]]).astype(np.int64) if len(arch) else n_params
+    total = int(n_params.sum())
+    with atomic_directory(path) as tmp:
+        root = zarr.open_group(tmp, mode="w", zarr_format=3)
+        _create(root, "arch_id", arch.astype(np.int32), "architecture of each network (index into attribute specs)")
+        _create(root, "offset", offset, "where each network's parameters start in params")
+        _create(root, "y", content.y, "class label (int64) or regression target (float32)")
+        _create(root, "activation", content.activation, "activation of each conv layer, comma-separated")
+        _create(root, "source", content.source, "where each network came from (file)")
+        _create(root, "table_row", np.asarray(content.table_row, dtype=np.int64),
+                "row in the dataset's weight table (canonical.h5)")
+        params = _create_empty(root, "params", (total,), np.float32,
+                               "every network's parameters, layer order, weight then bias, one after the other",
+                               per_net=4096)
+        done = 0
+        for block in blocks:
+            params[done: done + block.size] = block
+            done += block.size
+        if done != total:
+            raise ValueError(f"blocks cover {done} of {total} parameters")
+        _write_attrs(root, len(arch), len(specs), {**attrs, "layout": "flat",
+                                                   "specs": [s.to_dict() for s in specs]})
+    logger.info("wrote %d networks of %d architectures to %s in %.2f s", len(arch), len(specs), path,
+                time.monotonic() - t0)
+    return path
+
+
+FLAT_BLOCK_VALUES = 1 << 24  # parameters read from the table at once (64 MB of float32)
+
+
+def _flat_blocks(table_path: str | Path, offsets: np.ndarray, n_params: np.ndarray) -> Iterator[np.ndarray]:
+    """The parameters of the given table rows, in order, about FLAT_BLOCK_VALUES at a time."""
+    with h5py.File(table_path, "r") as f:
+        ds = f["flat"]["params"]
+        parts, size = [], 0
+        for o, n in zip(offsets.tolist(), n_params.tolist(), strict=True):
+            parts.append(ds[o: o + n])
+            size += n
+            if size >= FLAT_BLOCK_VALUES:
+                yield np.concatenate(parts)
+                parts, size = [], 0
+        if parts:
+            yield np.concatenate(parts)
+
+
+def _build_flat_split(table_path, meta, splits: dict, out: str | Path, *, view: dict, split: str,
+                      provenance: dict[str, Any]) -> dict:
+    """One split of a many-architecture table, streamed from the table (bounded memory)."""
+    rows = np.asarray(splits[split], dtype=np.int64)
+    info: dict[str, Any] = {"split_rows": int(rows.size)}
+    if split == "train" and int(view.get("symmetry_copies") or 0):
+        logger.warning("view %s: symmetry_copies skipped: the zoo mixes architectures (no mixed random "
+                       "symmetry in the data stage)", view.get("name"))
+        info["symmetry_copies_skipped"] = int(view["symmetry_copies"])
+    arch_all = meta.columns["arch"]
+    used = sorted(set(arch_all[rows].tolist()))
+    remap = {a: i for i, a in enumerate(used)}
+    specs = [meta.specs[a] for a in used]
+    arch = np.array([remap[a] for a in arch_all[rows].tolist()], dtype=np.int32)
+    y = meta.columns["target"][rows].astype(np.float32)
+    content = StoreContent(nets=[], y=y, activation=meta.columns["activation"][rows].astype(str),
+                           source=meta.columns["source"][rows].astype(str), table_row=rows)
+    sizes = np.array([s.num_params for s in meta.specs], dtype=np.int64)
+    blocks = _flat_blocks(table_path, meta.columns["offset"][rows], sizes[arch_all[rows]])
+    attrs = _store_attrs(meta, {**view, "symmetry_copies": 0}, split, provenance, info)
+    attrs["n_table_architectures"] = len(meta.specs)
+    write_flat_store(out, specs, arch, content, blocks, attrs)
+    return attrs
+
+
 # ---------------------------------------------------------------------------------------------
 # building a view's split from the canonical table
 
 
 def _is_regression(table) -> bool:
     """Whether the table's networks carry regression targets (CNN zoo, a generic zoo with ``target``)."""
-    return table.attrs.get("format") == "cnn_zoo" or table.attrs.get("task_kind") == "regression"
+    return table.attrs.get("format") in ("cnn_zoo", "wild_park") or table.attrs.get("task_kind") == "regression"
 
 
 def view_rows(table, splits: dict, view: dict, split: str) -> tuple[np.ndarray, dict]:
@@ -530,6 +655,10 @@ def build_view_stores(table_path: str | Path, splits_path: str | Path, outs: dic
     in memory, reading the table once, when the table fits a third of it; else block by block
     (module docstring)."""
     splits = read_splits(splits_path)
+    if is_flat_table(table_path):
+        meta = read_flat_network_set(table_path, arrays=False)
+        return {split: _build_flat_split(table_path, meta, splits, out, view=view, split=split, provenance=provenance)
+                for split, out in outs.items()}
     spec = network_set_spec(table_path)
     meta = read_network_set(table_path, arrays=False)
     table_mb = meta.size * _network_bytes(spec) / 2**20

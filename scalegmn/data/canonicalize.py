@@ -29,7 +29,7 @@ import torch
 
 from scalegmn.atomic import atomic_write
 from scalegmn.data.acquire import sha256_of
-from scalegmn.data.network_set import NetworkSet, network_set_spec
+from scalegmn.data.network_set import NetworkSet, is_flat_table, network_set_spec
 from scalegmn.errors import DataError
 from scalegmn.weightspace.functional import render
 from scalegmn.weightspace.network import Network
@@ -202,6 +202,8 @@ def canonicalize_file(table_in: str | Path, table_out: str | Path, summary_out: 
     provenance for the cache).
     """
     table_out, summary_out = Path(table_out), Path(summary_out)
+    if is_flat_table(table_in):
+        return _copy_flat(table_in, table_out, summary_out, mode)
     spec = network_set_spec(table_in)
     stats = _stats(spec, mode, tolerance)
     with atomic_write(table_out) as tmp:
@@ -223,6 +225,23 @@ def canonicalize_file(table_in: str | Path, table_out: str | Path, summary_out: 
             f.attrs["canonicalize"] = json.dumps(mode)
     summary["dataset"] = where
     summary["table_sha256"] = sha256_of(table_out)
+    with atomic_write(summary_out) as tmp_json:
+        tmp_json.write_text(json.dumps(summary, indent=2, sort_keys=True))
+    return summary
+
+
+def _copy_flat(table_in: str | Path, table_out: Path, summary_out: Path, mode: str) -> dict:
+    """A table of many architectures (CNN Wild Park): CNNs, so ``none`` only; copied as it is."""
+    if mode != "none":
+        raise ValueError(f"canonicalization mode {mode!r} needs a sine INR; use canonicalize: none")
+    with atomic_write(table_out) as tmp:
+        shutil.copyfile(table_in, tmp)
+        with h5py.File(tmp, "r+") as f:
+            where = json.loads(f.attrs.get("dataset", '"table"'))
+            n = int(f.attrs["n_networks"])
+            f.attrs["canonicalize"] = json.dumps(mode)
+    logger.info("%s: %d networks of several architectures copied unchanged (canonicalize: none)", where, n)
+    summary = {"mode": mode, "dataset": where, "n_networks": n, "table_sha256": sha256_of(table_out)}
     with atomic_write(summary_out) as tmp_json:
         tmp_json.write_text(json.dumps(summary, indent=2, sort_keys=True))
     return summary

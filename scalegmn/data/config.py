@@ -59,6 +59,8 @@ DEFAULT_URLS: dict[str, tuple[str, ...]] = {
         "https://github.com/AllanYangZhou/nfn/raw/refs/heads/main/experiments/"
         "predict_gen_data_splits/svhn_split.csv",
     ),
+    # Neural Graphs' README points to the Zenodo record; the file name is third-party [3p]
+    "cnn_wild_park": ("https://zenodo.org/records/12797219/files/cnn_wild_park.zip?download=1",),
 }
 
 ARCHIVES = ("auto", "zip", "tar", "tar.gz", "tar.xz")
@@ -184,7 +186,7 @@ class DatasetConfig:
     @property
     def is_inr(self) -> bool:
         """True for the INR datasets, False for the CNN zoos (a generic zoo: by its files)."""
-        return self.format != "cnn_zoo"
+        return self.format not in ("cnn_zoo", "wild_park")
 
     @classmethod
     def from_mapping(cls, name: str, d: Any) -> DatasetConfig:
@@ -206,7 +208,7 @@ class DatasetConfig:
         if source == "local" and not local_path:
             raise ConfigError(f"{where}.local.path", "source is 'local': give the archive or folder path")
         canon = schema.check(cls, "canonicalize", d.get("canonicalize", "none"), f"{where}.canonicalize")
-        if fmt == "cnn_zoo" and canon != "none":
+        if fmt in ("cnn_zoo", "wild_park") and canon != "none":
             raise ConfigError(
                 f"{where}.canonicalize",
                 "phase canonicalization applies to sine INRs only; use 'none' for a CNN zoo",

@@ -14,6 +14,10 @@ Per format (readers in scalegmn.data.formats):
   (``step == 86``) are kept, as the splits use nothing else; columns ``zoo_row`` (row in
   weights.npy), ``activation``; target = ``test_accuracy``; the NFN split CSV goes to
   ``extras/split_perm``.
+- ``wild_park`` (CNN Wild Park): every ``<trial>/<checkpoint>/checkpoint.pt``, into the flat
+  layout (many architectures, :class:`~scalegmn.data.network_set.FlatNetworkSetWriter`);
+  target = ``last_result["test/acc"]``; columns ``run`` (trial dir), ``step``, ``relpath``
+  and ``official_split`` (train/val/test from Neural Graphs' split JSON in the root, or empty).
 - ``generic`` (your own zoo): the files ``manifest.csv`` lists, in its order; columns ``split``
   (train/val/test or empty); label or target from the manifest; attrs ``task_kind``.
 
@@ -35,9 +39,9 @@ import numpy as np
 import torch
 
 from scalegmn.atomic import atomic_write
-from scalegmn.data.formats import cifar_inr, cnn_zoo, fmnist_inr, generic, mnist_inr
+from scalegmn.data.formats import cifar_inr, cnn_zoo, fmnist_inr, generic, mnist_inr, wild_park
 from scalegmn.data.formats.mnist_images import read_mnist_images
-from scalegmn.data.network_set import NetworkSetWriter
+from scalegmn.data.network_set import FlatNetworkSetWriter, NetworkSetWriter
 from scalegmn.errors import DataError
 from scalegmn.weightspace.network import Network, cnn_zoo_spec, stack
 
@@ -253,8 +257,64 @@ def ingest_generic(root: Path, quarantine: Quarantine, out: Path) -> tuple[Netwo
     return writer, {}, {"task_kind": task}
 
 
+def _official_split(root: Path) -> tuple[dict[str, str], str | None]:
+    """``split key -> split`` from the split JSON in (or next to) ``root``, and its name."""
+    for candidate in (root / wild_park.SPLITS_FILE, root.parent / wild_park.SPLITS_FILE):
+        if candidate.is_file():
+            entries = wild_park.read_splits(candidate)
+            return {wild_park.split_key(p): name for name, e in entries.items() for p in e.path}, candidate.name
+    return {}, None
+
+
+def ingest_wild_park(root: Path, quarantine: Quarantine, out: Path) -> tuple[FlatNetworkSetWriter, dict, dict]:
+    """Ingest a CNN Wild Park root (every checkpoint of every run) into the flat layout.
+
+    Returns:
+        ``(writer, extras, attrs)``; attrs name the split file and count its entries without a file.
+    """
+    files = wild_park.list_files(root)
+    if not files:
+        raise DataError(root, "no <trial>/<checkpoint>/checkpoint.pt files; is this the CNN Wild Park root?")
+    official, split_file = _official_split(root)
+    if split_file is None:
+        logger.warning("no %s in %s: runs will be split by a seeded draw", wild_park.SPLITS_FILE, root)
+    writer, t0, matched = FlatNetworkSetWriter(out), time.monotonic(), 0
+    try:
+        for lo in range(0, len(files), _BLOCK):
+            nets = _read_block(files[lo: lo + _BLOCK], wild_park.read_network, quarantine)
+            keys = [n.meta["relpath"] for n in nets]
+            split = [official.get(k, "") for k in keys]
+            matched += sum(1 for s in split if s)
+            writer.append(nets, {
+                "label": np.full(len(nets), -1, dtype=np.int64),
+                "target": np.array([n.target for n in nets], dtype=np.float32),
+                "source": np.array([n.source for n in nets], dtype=str),
+                "activation": np.array([",".join(n.spec.activations[:-1]) for n in nets], dtype=str),
+                "run": np.array([n.meta["run"] for n in nets], dtype=str),
+                "step": np.array([n.meta["step"] for n in nets], dtype=np.int64),
+                "relpath": np.array(keys, dtype=str),
+                "official_split": np.array(split, dtype=str),
+            })
+            done = min(lo + _BLOCK, len(files))
+            logger.info("read %d/%d checkpoints (%.0f files/s, %d architectures, %d bad)", done, len(files),
+                        done / max(time.monotonic() - t0, 1e-9), len(writer.specs), len(quarantine.items))
+    except BaseException:
+        writer.__exit__(*sys.exc_info())
+        raise
+    if writer.n == 0:
+        writer.__exit__(None, None, None)
+        raise DataError(root, "no readable checkpoints (all were bad)")
+    attrs = {"split_file": split_file, "split_file_entries": len(official),
+             "split_file_unmatched": len(official) - matched, "n_architectures": len(writer.specs)}
+    if official and len(official) != matched:
+        logger.warning("%d entries of %s have no ingested checkpoint (missing or quarantined)",
+                       len(official) - matched, split_file)
+    return writer, {}, attrs
+
+
 INGESTERS = {"mnist_inr": ingest_mnist, "fmnist_inr": ingest_fmnist,
-             "cifar_inr": ingest_cifar, "cnn_zoo": ingest_zoo, "generic": ingest_generic}
+             "cifar_inr": ingest_cifar, "cnn_zoo": ingest_zoo, "generic": ingest_generic,
+             "wild_park": ingest_wild_park}
 
 
 def ingest_dataset(
@@ -281,6 +341,10 @@ def ingest_dataset(
         writer.finish(extras, attrs)
     quarantine.write(quarantine_path)
     summary = {"dataset": dataset, "n_networks": writer.n, "quarantined": len(quarantine.items),
-               "seconds": round(time.monotonic() - t0, 2), "spec": writer.spec.to_dict()}
+               "seconds": round(time.monotonic() - t0, 2)}
+    if isinstance(writer, FlatNetworkSetWriter):
+        summary["n_architectures"] = len(writer.specs)
+    else:
+        summary["spec"] = writer.spec.to_dict()
     logger.info("ingested %d networks of %s in %.1f s -> %s", writer.n, dataset, summary["seconds"], out)
     return summary

@@ -12,6 +12,19 @@ Layout of ``weights.h5`` (and ``canonical.h5``, same layout):
 - attributes: ``spec`` (architecture JSON; for a zoo that mixes activations it is the ReLU
   spec and ``columns/activation`` says which networks are tanh), ``dataset``, ``format``, and
   anything else a stage records (``canonicalize``...).
+
+A zoo of many architectures (CNN Wild Park: about one architecture per training run, thousands
+in all) has the *flat* layout instead (attribute ``layout = "flat"``), since an HDF5 group per
+architecture would mean tens of thousands of datasets:
+
+- ``/flat/params``: ``(P,)`` float32, every network's parameters in layer order, weight then
+  bias (:meth:`~scalegmn.weightspace.network.Network.flat`), networks one after the other;
+- ``/columns/arch`` (int32, index into the ``specs`` attribute) and ``/columns/offset`` (int64,
+  where the network starts in ``params``), besides the usual columns;
+- attribute ``specs``: the JSON list of the architectures' spec dicts.
+
+:class:`FlatNetworkSetWriter` writes it, :func:`read_flat_network_set` reads it, and
+:func:`gather_networks` turns rows of one architecture into a stacked Network with one indexing.
 """
 
 from __future__ import annotations
@@ -152,18 +165,7 @@ class NetworkSetWriter:
                 ds = self.file[name][str(i)]
                 ds.resize(hi, axis=0)
                 ds[lo:hi] = a.astype(np.float32, copy=False)
-        cols = self.file["columns"]
-        for k, v in columns.items():
-            v = np.asarray(v)
-            if k not in cols:
-                if v.dtype.kind in ("U", "O", "T"):
-                    cols.create_dataset(k, shape=(0,), maxshape=(None,), dtype=_STR, chunks=(4096,))
-                else:
-                    cols.create_dataset(k, shape=(0, *v.shape[1:]), maxshape=(None, *v.shape[1:]),
-                                        dtype=v.dtype, chunks=(4096, *v.shape[1:]))
-            ds = cols[k]
-            ds.resize(hi, axis=0)
-            ds[lo:hi] = v.astype(object) if v.dtype.kind in ("U", "T") else v
+        _append_columns(self.file["columns"], columns, lo, hi)
         self.n = hi
 
     def finish(self, extras: dict[str, np.ndarray] | None = None, attrs: dict[str, Any] | None = None) -> Path:
@@ -177,6 +179,21 @@ class NetworkSetWriter:
         self._finished = True
         self._target.close()
         return self.path
+
+
+def _append_columns(cols: h5py.Group, columns: dict[str, np.ndarray], lo: int, hi: int) -> None:
+    """Append rows ``lo:hi`` of every column (created, resizable, on first use)."""
+    for k, v in columns.items():
+        v = np.asarray(v)
+        if k not in cols:
+            if v.dtype.kind in ("U", "O", "T"):
+                cols.create_dataset(k, shape=(0,), maxshape=(None,), dtype=_STR, chunks=(4096,))
+            else:
+                cols.create_dataset(k, shape=(0, *v.shape[1:]), maxshape=(None, *v.shape[1:]),
+                                    dtype=v.dtype, chunks=(4096, *v.shape[1:]))
+        ds = cols[k]
+        ds.resize(hi, axis=0)
+        ds[lo:hi] = v.astype(object) if v.dtype.kind in ("U", "T") else v
 
 
 def write_network_set(path: str | Path, table: NetworkSet) -> Path:
@@ -213,13 +230,16 @@ def read_network_set(path: str | Path, *, arrays: bool = True) -> NetworkSet:
                 biases = [f["biases"][str(i)][()] for i in range(spec.n_layers)]
             columns = {k: _read_array(v) for k, v in f["columns"].items()}
             extras = {k: _read_array(v) for k, v in f["extras"].items()}
-            attrs = {k: json.loads(v) for k, v in f.attrs.items() if k not in ("spec", "n_networks")}
+            attrs = {k: json.loads(v) for k, v in f.attrs.items() if k not in ("spec", "specs", "n_networks")}
     except (OSError, KeyError, ValueError, TypeError) as err:
         raise _unreadable(path, err) from None
     return NetworkSet(spec, weights, biases, columns, extras, attrs)
 
 
 def _spec(f: h5py.File) -> NetworkSpec:
+    if "spec" not in f.attrs and "specs" in f.attrs:
+        raise DataError(f.filename, "holds networks of several architectures (flat layout); read it with "
+                                    "read_flat_network_set")
     return NetworkSpec.from_dict(json.loads(f.attrs["spec"]))
 
 
@@ -231,3 +251,150 @@ def network_set_spec(path: str | Path) -> NetworkSpec:
             return _spec(f)
     except (OSError, KeyError, ValueError, TypeError) as err:
         raise _unreadable(path, err) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# the flat layout: networks of many architectures
+
+
+def is_flat_table(path: str | Path) -> bool:
+    """Whether a weight table has the flat (many architectures) layout (DataError if unreadable)."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            return "specs" in f.attrs and "spec" not in f.attrs
+    except OSError as err:
+        raise _unreadable(path, err) from None
+
+
+def layer_sizes(spec: NetworkSpec) -> list[int]:
+    """Number of values of each tensor in flat order: weight 0, bias 0, weight 1, ..."""
+    out = []
+    for i in range(spec.n_layers):
+        out += [int(np.prod(spec.weight_shape(i))), int(np.prod(spec.bias_shape(i)))]
+    return out
+
+
+def gather_networks(params: torch.Tensor, offsets: torch.Tensor, spec: NetworkSpec) -> Network:
+    """The networks of one architecture starting at ``offsets`` in the flat ``params``, stacked:
+    one gather for the whole group (no loop over networks)."""
+    n_params = spec.num_params
+    index = offsets.to(torch.long).unsqueeze(1) + torch.arange(n_params, device=params.device)
+    rows = params[index]  # (n, num_params)
+    parts = torch.split(rows, layer_sizes(spec), dim=1)
+    n = rows.shape[0]
+    weights = tuple(parts[2 * i].reshape(n, *spec.weight_shape(i)) for i in range(spec.n_layers))
+    biases = tuple(parts[2 * i + 1].reshape(n, *spec.bias_shape(i)) for i in range(spec.n_layers))
+    return Network(spec, weights, biases)
+
+
+@dataclass
+class FlatNetworkSet:
+    """N networks of several architectures: flat parameters plus columns.
+
+    Attributes:
+        specs: the architectures; ``columns["arch"]`` indexes them.
+        params: ``(P,)`` float32, every network's parameters (empty with ``arrays=False``).
+        columns: per-network arrays (``arch``, ``offset``, ``label``, ``target``, ``source`` + hints).
+        extras, attrs: as :class:`NetworkSet`.
+    """
+
+    specs: list[NetworkSpec]
+    params: np.ndarray
+    columns: dict[str, np.ndarray]
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        """Number of networks N."""
+        return int(self.columns["arch"].shape[0])
+
+    def groups(self, rows: np.ndarray) -> list[tuple[np.ndarray, Network]]:
+        """``(rows of that architecture, their stacked Network)`` per architecture present in ``rows``
+        (first appearance order; rows keep their order inside a group)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        arch = self.columns["arch"][rows]
+        params = torch.from_numpy(self.params)
+        out = []
+        for a in dict.fromkeys(arch.tolist()):
+            r = rows[arch == a]
+            out.append((r, gather_networks(params, torch.from_numpy(self.columns["offset"][r]), self.specs[a])))
+        return out
+
+
+class FlatNetworkSetWriter:
+    """Write a flat-layout table block by block, then rename it into place (as :class:`NetworkSetWriter`).
+
+    Usage::
+
+        with FlatNetworkSetWriter(path) as w:
+            w.append(networks, columns)   # single networks of any architectures
+            w.finish(extras, attrs)
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._target = ExitStack()
+        self.tmp = self._target.enter_context(atomic_write(self.path))
+        self._finished = False
+        self.specs: list[NetworkSpec] = []
+        self._index: dict[str, int] = {}
+        self.n = 0
+        self.n_values = 0
+        self.file = h5py.File(self.tmp, "w")
+        self.file.create_group("flat").create_dataset("params", shape=(0,), maxshape=(None,), dtype="float32",
+                                                      chunks=(1 << 16,))
+        self.file.create_group("columns")
+        self.file.create_group("extras")
+
+    __enter__ = NetworkSetWriter.__enter__
+    __exit__ = NetworkSetWriter.__exit__
+
+    def append(self, networks: list[Network], columns: dict[str, np.ndarray]) -> None:
+        """Append single networks (any architectures) and their column values."""
+        arch, offset, flats = [], [], []
+        pos = self.n_values
+        for net in networks:
+            key = net.spec.key()
+            if key not in self._index:
+                self._index[key] = len(self.specs)
+                self.specs.append(net.spec)
+            flat = net.flat().detach().to("cpu", torch.float32).numpy()
+            arch.append(self._index[key])
+            offset.append(pos)
+            flats.append(flat)
+            pos += flat.size
+        ds = self.file["flat"]["params"]
+        ds.resize(pos, axis=0)
+        if flats:
+            ds[self.n_values:pos] = np.concatenate(flats)
+        self.n_values = pos
+        cols = {**columns, "arch": np.asarray(arch, dtype=np.int32), "offset": np.asarray(offset, dtype=np.int64)}
+        _append_columns(self.file["columns"], cols, self.n, self.n + len(networks))
+        self.n += len(networks)
+
+    def finish(self, extras: dict[str, np.ndarray] | None = None, attrs: dict[str, Any] | None = None) -> Path:
+        """Write ``extras``, ``attrs`` and the architectures, close, rename into place."""
+        self.file.attrs["specs"] = json.dumps([s.to_dict() for s in self.specs], sort_keys=True)
+        self.file.attrs["layout"] = json.dumps("flat")
+        return NetworkSetWriter.finish(self, extras, attrs)
+
+
+def read_flat_network_set(path: str | Path, *, arrays: bool = True) -> FlatNetworkSet:
+    """Read a flat-layout table (DataError naming the file if it is not one)."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            if "specs" not in f.attrs:
+                raise DataError(path, "not a flat (several architectures) weight table; read it with read_network_set")
+            specs = [NetworkSpec.from_dict(d) for d in json.loads(f.attrs["specs"])]
+            params = f["flat"]["params"][()] if arrays else np.zeros(0, np.float32)
+            columns = {k: _read_array(v) for k, v in f["columns"].items()}
+            extras = {k: _read_array(v) for k, v in f["extras"].items()}
+            attrs = {k: json.loads(v) for k, v in f.attrs.items() if k not in ("specs", "n_networks")}
+    except DataError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        raise _unreadable(path, err) from None
+    return FlatNetworkSet(specs, params, columns, extras, attrs)

@@ -9,6 +9,11 @@
   kept, as published), test = second half, first half shuffled with ``random.Random(0)`` and
   cut 80/20 into train/val. Activation filtering happens per view, in the cache stage.
 
+- CNN Wild Park: the ``official_split`` column (Neural Graphs' split JSON, matched at ingest by
+  ``<trial>/<checkpoint>/checkpoint.pt``); without one, whole runs (trial dirs) are drawn with
+  ``split_seed``: 10% of the runs to test, then 10% to val, as the generator cuts test first.
+  Every checkpoint of a run stays in its run's split.
+
 - generic (your own zoo): the manifest's ``split`` column, else a seeded (``split_seed``)
   80/10/10 draw.
 
@@ -109,6 +114,37 @@ def zoo_splits(table: NetworkSet) -> dict:
             "method": "NFN split CSV order; test = second half; Random(0) 80/20 train/val"}
 
 
+WILD_PARK_FRACTIONS = (0.1, 0.1)  # val, test: fractions of the runs
+
+
+def split_runs(runs, fractions: tuple[float, float], seed: int) -> dict[str, str]:
+    """Run -> split: whole runs per split, test first then val (as Neural Graphs' generator
+    cuts them), from a seeded permutation of the sorted run names; ``fractions`` = (val, test)."""
+    names = sorted(set(runs))
+    order = np.random.default_rng(seed).permutation(len(names)).tolist()
+    n_test = max(1, round(len(names) * fractions[1])) if len(names) >= 3 else 0
+    n_val = max(1, round(len(names) * fractions[0])) if len(names) >= 3 else 0
+    return {names[i]: "test" if pos < n_test else "val" if pos < n_test + n_val else "train"
+            for pos, i in enumerate(order)}
+
+
+def wild_park_splits(table: NetworkSet, seed: int) -> dict:
+    """CNN Wild Park: the split file's membership, else a seeded draw of whole runs."""
+    official = table.columns["official_split"].astype(str)
+    if (official != "").any():
+        out = {name: _rows(np.flatnonzero(official == name)) for name in ("train", "val", "test")}
+        rest = int((official == "").sum())
+        if rest:
+            logger.warning("%d checkpoints are in no split of the split file: left out", rest)
+        return out | {"method": f"split file {table.attrs.get('split_file')}"}
+    run = table.columns["run"].astype(str)
+    by_run = split_runs(run.tolist(), WILD_PARK_FRACTIONS, seed)
+    split = np.array([by_run[r] for r in run])
+    return {name: _rows(np.flatnonzero(split == name)) for name in ("train", "val", "test")} | {
+        "method": f"seeded ({seed}) draw of whole runs: test {WILD_PARK_FRACTIONS[1]:.0%}, "
+                  f"val {WILD_PARK_FRACTIONS[0]:.0%} of the runs"}
+
+
 GENERIC_FRACTIONS = (0.8, 0.1)  # train, val; the rest is test
 
 
@@ -138,6 +174,8 @@ def make_splits(table: NetworkSet, *, seed: int = 0) -> dict:
         out = zoo_splits(table)
     elif fmt == "generic":
         out = generic_splits(table, seed)
+    elif fmt == "wild_park":
+        out = wild_park_splits(table, seed)
     else:
         raise ValueError(f"unknown format {fmt!r}")
     out.setdefault("aug", {})

@@ -45,6 +45,8 @@ def _open(path: Path) -> zarr.Group:
 def store_bytes(store_path: str | Path) -> int:
     """Bytes of the weights and biases of a store (what :func:`load_split` holds in memory)."""
     root = _open(Path(store_path))
+    if root.attrs.get("layout") == "flat":  # many architectures: all parameters in one array
+        return int(np.prod(root["params"].shape)) * root["params"].dtype.itemsize
     total = 0
     for a in range(int(root.attrs["n_architectures"])):
         group = root["arch"][str(a)]
@@ -67,6 +69,9 @@ class StreamedSplit:
                  block_networks: int = SHARD_NETWORKS, prefetch: int = 2) -> None:
         self.path = Path(store_path)
         root = _open(self.path)
+        if root.attrs.get("layout") == "flat":
+            raise DataError(self.path, "a store of many architectures (flat layout) is not streamed: load it "
+                                       "with load_split (raise execution.resident_max_mb)")
         if int(root.attrs["n_architectures"]) != 1:
             raise DataError(self.path, "streams one architecture per store; this one holds "
                                        f"{root.attrs['n_architectures']}: load it with load_split")

@@ -4,7 +4,9 @@
   nor scale invariant. For editing it outputs a flat ΔW/Δb, reshaped per layer.
 - ``StatNN`` (Unterthiner et al. 2020): per layer, statistics of the weights and of the biases
   (mean, variance and the 0, 25, 50, 75, 100 % quantiles) -> an MLP. Permutation invariant,
-  not scale invariant; invariant tasks only.
+  not scale invariant; invariant tasks only. On zoos that mix architectures (a
+  :class:`~scalegmn.weightspace.batch.MixedBatch`, CNN Wild Park) the statistics fill layer slots:
+  conv layer k in slot k, the linear head in the last slot, absent layers zero.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from torch import nn
 
 from scalegmn.errors import ConfigError
 from scalegmn.nn.input_scale import LayerScale
-from scalegmn.weightspace.batch import WeightBatch
+from scalegmn.weightspace.batch import MixedBatch, WeightBatch
 from scalegmn.weightspace.network import NetworkSpec
 
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -83,23 +85,48 @@ def layer_statistics(batch: WeightBatch) -> torch.Tensor:
     return torch.cat(feats, dim=1)
 
 
+def slot_statistics(batch: MixedBatch, n_slots: int) -> torch.Tensor:
+    """``(B, 14 n_slots)`` for networks of several architectures, in batch row order: a
+    network's leading conv (or hidden) layers fill the first slots, its last layer the last
+    slot, and slots it has no layer for are zero."""
+    rows = []
+    for group in batch.groups:
+        n_layers = group.spec.n_layers
+        if n_layers > n_slots:
+            raise ValueError(f"a network has {n_layers} layers but StatNN was built for {n_slots} "
+                             "layer slots; build it for the zoo's deepest architecture")
+        stats = layer_statistics(WeightBatch(group)).reshape(-1, n_layers, 14)
+        padded = stats.new_zeros(stats.shape[0], n_slots, 14)
+        padded[:, : n_layers - 1] = stats[:, :-1]
+        padded[:, -1] = stats[:, -1]
+        rows.append(padded.reshape(stats.shape[0], -1))
+    return torch.cat(rows)
+
+
 class StatNN(nn.Module):
     """StatNN (Unterthiner et al. 2020): an MLP on per-layer weight and bias statistics
     (:func:`layer_statistics`); permutation invariant, not scale invariant.
 
     Shapes:
-        ``batch`` of ``B`` networks with ``L`` layers -> stats ``(B, 14 L)`` -> ``(B, n_outputs)``.
+        ``batch`` of ``B`` networks with ``L`` layers -> stats ``(B, 14 L)`` -> ``(B, n_outputs)``;
+        a :class:`MixedBatch` -> slot statistics ``(B, 14 L)`` with ``L`` the deepest
+        architecture's layer count (``spec``'s), :func:`slot_statistics`.
     """
 
     def __init__(self, spec: NetworkSpec, n_outputs: int, *, d_hid: int, n_layers: int,
                  dropout: float) -> None:
         super().__init__()
+        self.n_slots = spec.n_layers
         self.mlp = _deep_mlp(14 * spec.n_layers, n_outputs, d_hid, n_layers, dropout)
         self.input_scale = LayerScale(spec.n_layers)
 
     def forward(self, batch):
-        """Apply the MLP to the statistics of the layer-scaled weights."""
-        stats = layer_statistics(self.input_scale(_weights_of(batch)))
+        """Apply the MLP to the statistics of the layer-scaled weights (of the raw weights for
+        a mixed batch: per-layer scales do not align across architectures)."""
+        if isinstance(batch, MixedBatch):
+            stats = slot_statistics(batch, self.n_slots)
+        else:
+            stats = layer_statistics(self.input_scale(_weights_of(batch)))
         return self.mlp(stats.to(self.mlp[0].weight.dtype))
 
 

@@ -27,7 +27,7 @@ import torch
 from scalegmn.atomic import atomic_write
 from scalegmn.data.cache import load_split
 from scalegmn.data.formats.detect import FORMATS, detect_file_format, detect_format
-from scalegmn.data.split_protocol import MemorySplit, Split
+from scalegmn.data.split_protocol import MemorySplit, MixedSplit, Split
 from scalegmn.errors import DataError
 from scalegmn.train import editing
 from scalegmn.train.checkpoint import load_checkpoint
@@ -93,7 +93,23 @@ def read_input(source: Path, ckpt: dict) -> Split:
     the checkpoint's architecture."""
     if _is_store(source):
         return load_split(source)
+    mixed = _read_mixed(source)
+    if mixed is not None:
+        return mixed
     return _read_zoo(source, NetworkSpec.from_dict(ckpt["spec"]))
+
+
+def _read_mixed(path: Path) -> MixedSplit | None:
+    """A CNN Wild Park folder or checkpoint as stored (networks of many architectures, with
+    their scores as targets), or None for the other formats."""
+    is_park = detect_file_format(path) == "wild_park" if path.is_file() else detect_format(path) == "wild_park"
+    if not is_park:
+        return None
+    module = FORMATS["wild_park"]
+    nets = [module.read_network(p) for p in ([path] if path.is_file() else module.list_files(path))]
+    if not nets:
+        raise DataError(path, "holds no networks")
+    return MixedSplit.from_networks(nets, y=torch.tensor([n.target for n in nets], dtype=torch.float32))
 
 
 def predict_rows(checkpoint: Path, source: Path, batch_size: int = 64, device: str = "auto") -> list[dict]:
@@ -112,7 +128,9 @@ def predict_rows(checkpoint: Path, source: Path, batch_size: int = 64, device: s
         for lo in range(0, data.size, batch_size):
             idx = torch.arange(lo, min(lo + batch_size, data.size))
             batch = data.get(idx).to(dev)
-            rows = [{"source": data.sources[i]} for i in idx.tolist()]
+            # batch.index: a MixedBatch groups its rows by architecture, so its order is its own
+            order = idx if batch.index is None else batch.index.cpu()
+            rows = [{"source": data.sources[i]} for i in order.tolist()]
             if task == "classification":
                 prob = torch.softmax(model(batch), dim=-1).cpu()
                 for r, p in zip(rows, prob, strict=True):

@@ -101,9 +101,9 @@ def stage_counts(n_datasets: int, n_views: int) -> dict[str, int]:
 def test_dry_run_lists_every_data_stage(built, tmp_path):
     _, counts = built
     assert counts == stage_counts(3, 4)
-    # The shipped config plans every stage of all five stand-in datasets and every view.
+    # The shipped config plans every stage of all six stand-in datasets and every view.
     shipped = yaml.safe_load((REPO / "config.yaml").read_text())
-    assert dry_run_jobs(copy_workflow(tmp_path, shipped)) == stage_counts(5, len(shipped["views"]))
+    assert dry_run_jobs(copy_workflow(tmp_path, shipped)) == stage_counts(6, len(shipped["views"]))
 
 
 def test_build_creates_loadable_stores_offline(built):

@@ -8,6 +8,8 @@ One module per on-disk format (docs/datasets.md §1-§4, §8); each reads files 
 - :mod:`~scalegmn.data.formats.cifar_inr`: NFN CIFAR10-INRs (``randinit_smaller_{c}s/net{idx}.pth``);
 - :mod:`~scalegmn.data.formats.cnn_zoo`: the Small CNN Zoo (``weights.npy``, ``layout.csv``,
   ``metrics.csv.gz``, NFN split CSVs);
+- :mod:`~scalegmn.data.formats.wild_park`: CNN Wild Park (``<trial>/<checkpoint>/checkpoint.pt``
+  Ray checkpoints, read with a stub unpickler, + ``cnn_park_splits.json``);
 - :mod:`~scalegmn.data.formats.generic`: your own zoo: state dicts or safetensors + ``manifest.csv``;
 - :mod:`~scalegmn.data.formats.mnist_images`: torchvision's raw idx image/label files;
 - :mod:`~scalegmn.data.formats.detect`: which format a dataset root holds;
@@ -34,4 +36,5 @@ __all__ = [
     "statedict",
     "summary",
     "torchfile",
+    "wild_park",
 ]

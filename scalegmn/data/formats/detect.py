@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from scalegmn.data.formats import cifar_inr, cnn_zoo, fmnist_inr, mnist_inr
+from scalegmn.data.formats import cifar_inr, cnn_zoo, fmnist_inr, mnist_inr, wild_park
 from scalegmn.errors import DataError
 
 FORMATS: dict[str, ModuleType] = {
@@ -13,6 +13,7 @@ FORMATS: dict[str, ModuleType] = {
     "fmnist_inr": fmnist_inr,
     "cifar_inr": cifar_inr,
     "cnn_zoo": cnn_zoo,
+    "wild_park": wild_park,
 }
 
 
@@ -29,11 +30,13 @@ def _layout_of(root: Path) -> str | None:
         return "mnist_inr"
     if _any(root, "train/model_*.pth") or _any(root, "test/model_*.pth"):
         return "fmnist_inr"
+    if _any(root, f"*/*/{wild_park.FILE_NAME}"):
+        return "wild_park"
     return None
 
 
 def detect_format(root: str | Path) -> str:
-    """``"mnist_inr"``, ``"fmnist_inr"``, ``"cifar_inr"`` or ``"cnn_zoo"`` from the files present.
+    """``"mnist_inr"``, ``"fmnist_inr"``, ``"cifar_inr"``, ``"cnn_zoo"`` or ``"wild_park"`` from the files present.
 
     Raises:
         DataError: ``root`` is not a folder or holds none of the four layouts.
@@ -54,7 +57,7 @@ def detect_format(root: str | Path) -> str:
         root,
         "no known weight-zoo layout here: expected weights.npy (Small CNN Zoo), "
         "randinit_smaller_*/net*.pth (CIFAR10-INRs), mnist_png_*/**/*.pth (MNIST-INRs) or "
-        "train|test/model_*.pth (FMNIST-INRs)",
+        "train|test/model_*.pth (FMNIST-INRs) or <trial>/<checkpoint>/checkpoint.pt (CNN Wild Park)",
     )
 
 
@@ -67,6 +70,8 @@ def detect_file_format(path: str | Path) -> str:
         return "mnist_inr"
     if path.parent.name in fmnist_inr.SPLITS and path.name.startswith("model_"):
         return "fmnist_inr"
+    if path.name == wild_park.FILE_NAME:
+        return "wild_park"
     raise DataError(
         path,
         "cannot tell the format from the path: expected .../randinit_smaller_<c>s/net<i>.pth, "

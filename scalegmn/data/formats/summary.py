@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from scalegmn.data.formats import cifar_inr, cnn_zoo, fmnist_inr, mnist_inr
+from scalegmn.data.formats import cifar_inr, cnn_zoo, fmnist_inr, mnist_inr, wild_park
 from scalegmn.data.formats.detect import FORMATS, detect_file_format, detect_format
 from scalegmn.weightspace.network import Network, NetworkSpec, stack
 
@@ -109,9 +109,34 @@ def _summarize_zoo(root: Path, sample: int) -> dict[str, Any]:
     return info
 
 
+def _summarize_wild_park(root: Path, sample: int) -> dict[str, Any]:
+    """CNN Wild Park: counts, and architectures and scores over up to ``sample`` checkpoints."""
+    files = wild_park.list_files(root)
+    picked = [files[i] for i in _evenly(len(files), sample)]
+    logger.info("reading %d of %d checkpoints", len(picked), len(files))
+    nets = [wild_park.read_network(p) for p in picked]
+    scores = np.array([n.target for n in nets], dtype=float)
+    info: dict[str, Any] = {"n_networks": len(files), "runs": len({wild_park.run_of(p) for p in files}),
+                            "statistics_over": len(nets), "n_architectures": len({n.spec for n in nets}),
+                            "n_layers": dict(sorted(Counter(n.spec.n_layers for n in nets).items())),
+                            "kernel_sizes": dict(sorted(Counter(n.spec.kernel_size[0] for n in nets).items())),
+                            "with_residual": sum(bool(n.spec.residual) for n in nets)}
+    if scores.size:
+        q = np.quantile(scores, [0.0, 0.25, 0.5, 0.75, 1.0])
+        info["target_test_accuracy"] = dict(zip(("min", "q25", "median", "q75", "max"), map(float, q), strict=True))
+    if (root / wild_park.SPLITS_FILE).is_file():
+        info["splits_json"] = {k: len(v.path) for k, v in wild_park.read_splits(root / wild_park.SPLITS_FILE).items()}
+    return info
+
+
 def summarize(path: str | Path, *, sample: int = 256) -> dict[str, Any]:
     """Describe a ``.pth`` network file or a dataset root (statistics over <= ``sample`` networks)."""
     path = Path(path)
+    if path.is_file() and path.name == wild_park.FILE_NAME:
+        net = wild_park.read_network(path)
+        return {"path": str(path), "format": "wild_park", "n_networks": 1, "target": net.target,
+                "meta": net.meta, **_architecture(net.spec), "residual": list(net.spec.residual),
+                "layers": layer_statistics(net)}
     if path.is_file() and path.suffix == ".pth":
         fmt = detect_file_format(path)
         net = FORMATS[fmt].read_network(path)
@@ -125,7 +150,8 @@ def summarize(path: str | Path, *, sample: int = 256) -> dict[str, Any]:
             "layers": layer_statistics(net),
         }
     fmt = detect_format(path)
-    info = (
-        _summarize_zoo(path, sample) if fmt == "cnn_zoo" else _summarize_inr_root(fmt, path, sample)
-    )
+    if fmt == "wild_park":
+        info = _summarize_wild_park(path, sample)
+    else:
+        info = _summarize_zoo(path, sample) if fmt == "cnn_zoo" else _summarize_inr_root(fmt, path, sample)
     return {"path": str(path), "format": fmt, **info}

@@ -1,4 +1,4 @@
-"""Offline stand-ins for the five datasets, written in their exact real formats.
+"""Offline stand-ins for the datasets, written in their exact real formats.
 
 - :mod:`scalegmn.data.standins.zoos`: ``build_standin(name, root, size=, seed=)``, the public entry.
 - :mod:`scalegmn.data.standins.images`: the digits and glyphs the networks are fitted/trained on.
@@ -7,8 +7,9 @@
 - :mod:`scalegmn.data.standins.command`: the ``scalegmn standins`` subcommand.
 - :mod:`scalegmn.data.standins.sizes`: names, root folders and sizes (stdlib only, read at parse time).
 - :mod:`scalegmn.data.standins.cnn_reference`: how a CNN stand-in compares with the real zoo.
+- :mod:`scalegmn.data.standins.wild_park`: the CNN Wild Park stand-in (varied architectures, Ray checkpoints).
 
 Importing this package imports nothing heavy; the submodules import torch.
 """
 
-__all__ = ["cnn_reference", "cnn_train", "command", "images", "siren_fit", "sizes", "zoos"]
+__all__ = ["cnn_reference", "cnn_train", "command", "images", "siren_fit", "sizes", "wild_park", "zoos"]

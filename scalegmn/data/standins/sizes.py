@@ -22,6 +22,8 @@ STANDINS = DATASETS
 #:   cifar10_gs / svhn_gs: ``n_runs`` (9 checkpoints each), ``train_steps`` (optimizer steps of
 #:     batch 16 standing for the zoo's 86 epochs), ``n_pool`` (training images the runs draw
 #:     their subsets from), ``n_test_images`` (test set shared by all runs).
+#:   cnn_wild_park: ``n_runs`` (one architecture each), ``n_checkpoints`` per run, ``train_steps``
+#:     (AdamW steps of batch 32), ``n_pool`` (training glyphs), ``n_test_images`` (the score's test set).
 SIZES: dict[str, dict[str, dict[str, int]]] = {
     "tiny": {
         "mnist_inr": {"n_train": 24, "n_test": 8, "fit_steps": 1000, "init_draws": 0},
@@ -30,6 +32,7 @@ SIZES: dict[str, dict[str, dict[str, int]]] = {
         # the default's 240 steps: with the real zoo's ranges, 160 left a tiny SVHN zoo at chance
         "cifar10_gs": {"n_runs": 24, "train_steps": 240, "n_pool": 600, "n_test_images": 200},
         "svhn_gs": {"n_runs": 24, "train_steps": 240, "n_pool": 600, "n_test_images": 200},
+        "cnn_wild_park": {"n_runs": 6, "n_checkpoints": 3, "train_steps": 60, "n_pool": 256, "n_test_images": 128},
     },
     "small": {
         "mnist_inr": {"n_train": 300, "n_test": 60, "fit_steps": 1000, "init_draws": 0},
@@ -37,6 +40,7 @@ SIZES: dict[str, dict[str, dict[str, int]]] = {
         "cifar10_inr": {"n_images": 240, "n_aug": 1, "fit_steps": 150, "init_draws": 0},
         "cifar10_gs": {"n_runs": 96, "train_steps": 240, "n_pool": 2000, "n_test_images": 300},
         "svhn_gs": {"n_runs": 96, "train_steps": 240, "n_pool": 2000, "n_test_images": 300},
+        "cnn_wild_park": {"n_runs": 24, "n_checkpoints": 4, "train_steps": 200, "n_pool": 1000, "n_test_images": 200},
     },
     "default": {
         "mnist_inr": {"n_train": 1000, "n_test": 200, "fit_steps": 1000, "init_draws": 0},
@@ -44,6 +48,7 @@ SIZES: dict[str, dict[str, dict[str, int]]] = {
         "cifar10_inr": {"n_images": 1200, "n_aug": 1, "fit_steps": 150, "init_draws": 0},
         "cifar10_gs": {"n_runs": 300, "train_steps": 240, "n_pool": 3000, "n_test_images": 300},
         "svhn_gs": {"n_runs": 300, "train_steps": 240, "n_pool": 3000, "n_test_images": 300},
+        "cnn_wild_park": {"n_runs": 48, "n_checkpoints": 5, "train_steps": 300, "n_pool": 2000, "n_test_images": 300},
     },
     # The real datasets' sizes, random valid weights, nothing fitted or trained: for throughput
     # tests of the data path only (zoos.py, _build_scale). MNIST INRs: 60k train + 10k test

@@ -10,6 +10,8 @@ builder runs unchanged on it:
   the glyphs as ``FashionMNIST/raw`` idx files.
 - ``cifar10_inr``: NFN SIRENs fitted to colour glyphs, with ``aug`` copies (new fits of the
   train images from fresh inits).
+- ``cnn_wild_park``: CNNs of varied architecture as Ray checkpoints with Neural Graphs' split
+  file (:mod:`scalegmn.data.standins.wild_park`).
 - ``cifar10_gs`` / ``svhn_gs``: Small CNN Zoo runs of relu and tanh CNNs with varied
   hyperparameters, 9 checkpoints each, ``weights.npy`` + ``metrics.csv.gz`` + ``layout.csv``
   and NFN's split CSV (with its stray ``0`` line).
@@ -46,6 +48,7 @@ from scalegmn.data.formats.statedict import state_dict_from_network
 from scalegmn.data.formats.torchfile import save_state_dict
 from scalegmn.data.network_set import NetworkSetWriter
 from scalegmn.data.standins import images as img
+from scalegmn.data.standins import wild_park as wild_park_standin
 from scalegmn.data.standins.cnn_reference import reference_comparison
 from scalegmn.data.standins.cnn_train import (
     BATCH_SIZE,
@@ -562,6 +565,7 @@ _BUILDERS: dict[str, Callable[[Path, dict[str, int], torch.Generator], dict[str,
     # dataset = config.dataset of the real zoo; split_name = <root>/<split_name>_split.csv
     "cifar10_gs": partial(_build_cnn_zoo, kind="cifar10", dataset="cifar10", split_name="cifar10"),
     "svhn_gs": partial(_build_cnn_zoo, kind="svhn", dataset="svhn_cropped", split_name="svhn"),
+    "cnn_wild_park": wild_park_standin.build,
 }
 
 

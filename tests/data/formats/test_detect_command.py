@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from scalegmn.cli import main
-from scalegmn.data.formats import cifar_inr, cnn_zoo, fmnist_inr, mnist_inr
+from scalegmn.data.formats import cifar_inr, cnn_zoo, fmnist_inr, mnist_inr, wild_park
 from scalegmn.data.formats.detect import FORMATS, detect_file_format, detect_format
 from scalegmn.data.formats.summary import summarize
 from scalegmn.errors import DataError
@@ -45,6 +45,12 @@ def zoos(tmp_path, random_network):
         }
     )
     cnn_zoo.write_zoo(roots["cnn_zoo"], rows, metrics)
+    for i, spec in enumerate((cnn_zoo_spec("relu").__class__(
+            (3, 4, 8, 10), ("relu", "gelu", "identity"), layer_kinds=("conv", "conv", "linear"),
+            kernel_size=(3, 3), conv_padding=1), cnn_zoo_spec("relu").__class__(
+            (3, 8, 10), ("tanh", "identity"), layer_kinds=("conv", "linear"), kernel_size=(5, 5), conv_padding=2))):
+        wild_park.write_network(roots["wild_park"], random_network(spec), run=f"trial_{i}",
+                                checkpoint="checkpoint_000001", score=0.2 + 0.1 * i, iteration=1)
     return roots
 
 
@@ -90,6 +96,9 @@ def test_summaries_count_and_measure(zoos):
     dense_bias = rows[:, 4800:4810].astype(np.float64)
     assert zoo["layers"][3]["bias_mean"] == pytest.approx(dense_bias.mean())
     assert zoo["layers"][3]["bias_std"] == pytest.approx(dense_bias.std())
+    park = summarize(zoos["wild_park"])
+    assert park["n_networks"] == 2 and park["n_architectures"] == 2 and park["runs"] == 2
+    assert park["target_test_accuracy"]["max"] == pytest.approx(0.3)
 
 
 def test_read_command_json_and_text(zoos, capsys):
