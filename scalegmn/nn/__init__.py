@@ -3,7 +3,13 @@ equation and the group action it respects)."""
 
 from scalegmn.nn.edge_update import EdgeUpdate, PermEdgeUpdate
 from scalegmn.nn.equivariant import ReScaleEq, ScaleEq, inverse_edge
-from scalegmn.nn.graph_batch import FlatGraph, RowGroups, from_weight_batch, node_roles
+from scalegmn.nn.graph_batch import (
+    FlatGraph,
+    RowGroups,
+    from_mixed_batch,
+    from_weight_batch,
+    node_roles,
+)
 from scalegmn.nn.invariant import ScaleInv, Tau
 from scalegmn.nn.layers import GMNLayer, LayerOptions, ScaleGMNLayer
 from scalegmn.nn.mlp import MLP, split_first_linear
@@ -35,6 +41,7 @@ __all__ = [
     "ScaleGMNLayer",
     "ScaleInv",
     "Tau",
+    "from_mixed_batch",
     "from_weight_batch",
     "inverse_edge",
     "node_roles",
