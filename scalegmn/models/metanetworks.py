@@ -292,9 +292,9 @@ def check_symmetry_fits(config: ModelConfig, spec: NetworkSpec | ZooSpec) -> Non
     networks, scale needs ReLU; hetero and permutation fit any); a ZooSpec (mixed
     architectures) needs scalegmn with hetero or permutation, or gmn."""
     if isinstance(spec, ZooSpec):
-        if config.kind not in ("scalegmn", "gmn"):
+        if config.kind not in ("scalegmn", "gmn", "statnn"):
             raise ConfigError("model.kind", f"{config.kind!r} reads one architecture; for a zoo of "
-                                            "mixed architectures use scalegmn or gmn")
+                                            "mixed architectures use scalegmn, gmn or statnn")
         if config.kind == "scalegmn" and config.symmetry not in ("hetero", "permutation"):
             raise ConfigError("model.symmetry", f"{config.symmetry!r} assumes one activation; a zoo "
                                                 "of mixed architectures needs 'hetero' (per-neuron "
@@ -311,6 +311,13 @@ def check_symmetry_fits(config: ModelConfig, spec: NetworkSpec | ZooSpec) -> Non
                                             "use 'sign' for sine/tanh or 'hetero' for mixed zoos")
 
 
+def deepest_spec(zoo: ZooSpec) -> NetworkSpec:
+    """A NetworkSpec as deep as the zoo's deepest network (its inputs and outputs; hidden
+    widths 1): what the layer-slot baselines (StatNN) are built from."""
+    n = zoo.max_layers
+    return NetworkSpec((zoo.n_in, *([1] * (n - 1)), zoo.n_out), ("identity",) * n)
+
+
 def build_model(config: ModelConfig, spec: NetworkSpec | ZooSpec, *, task: str, n_outputs: int,
                 execution: ExecutionConfig = DEFAULT_EXECUTION) -> nn.Module:
     """The model a config describes, for networks of architecture ``spec`` (a NetworkSpec) or
@@ -319,6 +326,8 @@ def build_model(config: ModelConfig, spec: NetworkSpec | ZooSpec, *, task: str, 
     policy kept as ``model.execution``)."""
     check_symmetry_fits(config, spec)
     if config.kind in ("mlp", "statnn"):
+        if isinstance(spec, ZooSpec):  # StatNN fills one slot per layer of the deepest network
+            spec = deepest_spec(spec)
         model = build_baseline(config, spec, task=task, n_outputs=n_outputs)
         model.execution = execution  # the baselines use its precision and micro-batching only
     else:

@@ -24,7 +24,7 @@ from scalegmn.errors import DataError
 from scalegmn.models.metanetworks import build_model
 from scalegmn.train.experiments import TrainJob
 from scalegmn.train.setup import resolve_device
-from scalegmn.weightspace.network import NetworkSpec
+from scalegmn.weightspace.graph import spec_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu"):
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise DataError(path, "not a scalegmn checkpoint (expected best.pt written by the train rule)")
     job = TrainJob.from_settings(ckpt["settings"])  # older settings: memory keys mapped to execution
-    spec = NetworkSpec.from_dict(ckpt["spec"])
+    spec = spec_from_dict(ckpt["spec"])  # a NetworkSpec, or a ZooSpec (mixed architectures)
     model = build_model(job.model, spec, task=ckpt["task"], n_outputs=ckpt["n_outputs"],
                         execution=job.execution)
     model.load_state_dict(ckpt["model_state"])

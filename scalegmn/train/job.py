@@ -32,7 +32,8 @@ from scalegmn.train.interpolation import interpolation_metrics
 from scalegmn.train.loop import STOP_ENV, Resume, evaluate, fit
 from scalegmn.train.setup import n_outputs_for, resolve_device, seed_everything
 from scalegmn.train.tracking import Tracker
-from scalegmn.weightspace.network import Network
+from scalegmn.weightspace.graph import ZooSpec
+from scalegmn.weightspace.network import Network, NetworkSpec
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,15 @@ def _embedding_results(model, best_state, splits, job: TrainJob, outputs: JobOut
     return {**probe, **interp}
 
 
+def model_spec(splits: Mapping[str, Any]) -> NetworkSpec | ZooSpec:
+    """What the model is built for: the train split's architecture, or, when the splits mix
+    architectures (``is_mixed``), a ZooSpec covering every architecture of every split."""
+    if any(getattr(s, "is_mixed", False) for s in splits.values()):
+        specs = [a for s in splits.values() for a in (s.specs if getattr(s, "is_mixed", False) else [s.spec])]
+        return ZooSpec.covering(specs)
+    return splits["train"].spec
+
+
 def run_job(
     job: TrainJob,
     stores: Mapping[str, str | Path],
@@ -157,13 +167,16 @@ def run_job(
     splits = open_splits(stores, dev, job.execution.resident_max_mb)
     for name, s in splits.items():
         log.info("%s: %d networks from %s", name, s.size, stores[name])
-    spec = splits["train"].spec
+    spec = model_spec(splits)
     n_out = model_cfg.embed_dim if task == "embedding" else n_outputs_for(task, splits)
     torch.manual_seed(seed)  # model init depends on the seed only
     model = build_model(model_cfg, spec, task=task, n_outputs=n_out, execution=job.execution)
     n_params = count_parameters(model)
     log.info("model %s: %d parameters", settings["preset"], n_params)
-    if model_cfg.input_scaling == "rms":
+    if model_cfg.input_scaling == "rms" and isinstance(spec, ZooSpec):
+        # As StatNN on mixed batches: per-layer scales do not align across architectures.
+        log.info("input scaling: not applied to a zoo of mixed architectures")
+    elif model_cfg.input_scaling == "rms":
         train = splits["train"]
         if isinstance(train, StreamedSplit):
             model.input_scale.set_scales(*train.layer_rms())

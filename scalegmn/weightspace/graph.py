@@ -253,6 +253,11 @@ class ZooSpec:
                              f"have inputs {sorted(ins)} and outputs {sorted(outs)}")
         return cls(ins.pop(), outs.pop(), max(s.n_layers for s in specs), kernel)
 
+    def to_dict(self) -> dict:
+        """JSON-serialisable, marked ``{"zoo": {...}}`` (a checkpoint's ``spec`` entry)."""
+        return {"zoo": {"n_in": self.n_in, "n_out": self.n_out, "max_layers": self.max_layers,
+                        "kernel_size": None if self.kernel_size is None else list(self.kernel_size)}}
+
     @property
     def d_e(self) -> int:
         """Edge feature width: ``kh * kw`` of the largest kernel, 1 for MLPs."""
@@ -283,6 +288,11 @@ class ZooSpec:
         if problem:
             raise ValueError(f"{where}: architecture with {problem}; build the model with "
                              "ZooSpec.covering() of every architecture it must read")
+
+
+def spec_from_dict(d: dict) -> NetworkSpec | ZooSpec:
+    """The NetworkSpec or ZooSpec that ``to_dict`` wrote."""
+    return ZooSpec(**d["zoo"]) if "zoo" in d else NetworkSpec.from_dict(d)
 
 
 @dataclass(frozen=True)
