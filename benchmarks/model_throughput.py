@@ -17,7 +17,9 @@ Memory modes (--modes, ExecutionConfig.memory): auto (default: lean autograd of
 scalegmn.nn.lean where plain autograd would keep more than --execution's lean_min_mb of
 activations, default 0: every batch), lean, plain, checkpoint.
 
-Usage: python benchmarks/model_throughput.py [--steps 2] [--batch-sizes 32 128]
+--mixed adds the mixed-architecture lines of benchmarks/mixed_throughput.py (issue 14's bar).
+
+Usage: python benchmarks/model_throughput.py [--steps 2] [--batch-sizes 32 128] [--mixed]
        [--modes auto plain checkpoint] [--default-malloc] [--override '{"d_hid": 16}']
        [--execution '{"lean_min_mb": 512}']
 """
@@ -32,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -180,6 +183,9 @@ def main() -> int:
                              '\'{"lean_min_mb": 512}\'; --modes and --micro-batch set memory and '
                              'micro_batch_size')
     parser.add_argument("--device", default="cpu", help="cpu | cuda (benchmarks/gpu_check.py runs CUDA)")
+    parser.add_argument("--mixed", action="store_true",
+                        help="also the mixed-architecture line (benchmarks/mixed_throughput.py: 128 "
+                             "mixed CNNs vs a same-architecture batch, with --override and --steps)")
     parser.add_argument("--child", nargs=3, metavar=("PRESET", "BATCH", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -210,6 +216,11 @@ def main() -> int:
         )
         record["malloc_mmap_threshold"] = env.get("MALLOC_MMAP_THRESHOLD_", "default")
         print(json.dumps(record, sort_keys=True), flush=True)
+    if args.mixed:
+        mixed = Path(__file__).with_name("mixed_throughput.py")
+        proc = subprocess.run([sys.executable, str(mixed), "--steps", str(args.steps), "--override",
+                               args.override], env=env, capture_output=True, text=True, check=True)
+        print(proc.stdout.strip(), flush=True)
     print(json.dumps({"total_seconds": time.perf_counter() - started}), flush=True)
     return 0
 
