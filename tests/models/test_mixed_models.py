@@ -181,7 +181,10 @@ def test_mixed_models_train_and_refuse_clearly():
     with pytest.raises(ConfigError, match="hetero"):
         build_model(preset.model, ZOO, task="generalization", n_outputs=1)
     with pytest.raises(ConfigError, match="one architecture"):
-        build_model(preset.model.override({"kind": "statnn"}), ZOO, task="generalization", n_outputs=1)
+        build_model(preset.model.override({"kind": "mlp"}), ZOO, task="generalization", n_outputs=1)
+    statnn = build_model(preset.model.override({"kind": "statnn", "d_hid": 8}), ZOO, task="generalization",
+                         n_outputs=1)  # layer slots of the deepest network
+    assert statnn(batch).shape == (batch.size, 1)
     with pytest.raises(ConfigError, match="editing"):
         build_model(preset.model.override({"symmetry": "hetero"}), ZOO, task="editing", n_outputs=1)
     with pytest.raises(ValueError, match="ZooSpec.covering"):
