@@ -23,9 +23,11 @@ pointwise term, the row and column pooling/broadcast terms, the adjacent-layer t
 the shared neuron layer and the global terms. Terms of one (T, K) share one ``nn.Linear`` over
 the concatenated sources (one bias per term).
 
-For MLP weight spaces DWS and NFN-HNP span the same maps (NFN paper, §3); they differ here as
-in their code: DWS pools with max, its head is ``baseline_layers`` linear maps (1 in its
-MNIST trainer) and it reads MLPs only; NFN pools with mean and reads the Small CNN Zoo too.
+Both papers characterize all such maps for their group, so for MLP weight spaces DWS and
+NFN-HNP layers span the same maps; they differ here as in their code: DWS pools with max,
+drops features between layers, its head is ``baseline_layers`` linear maps (1 in its MNIST
+trainer) and it reads MLPs only; NFN pools with mean, drops features in its head only and
+reads the Small CNN Zoo too.
 Not reproduced: NFN's Fourier-feature input encoding for INRs and DWS's set layers and batch
 norm (docs in README, "The model library").
 """
@@ -138,9 +140,10 @@ class EquivariantLayer(nn.Module):
                     per_target.append((keep, sources))
                     self.maps.append(nn.Linear(d_in, self.c_out[t]))
             self.terms.append(per_target)
-            # a target sums its terms: shrink each so that the sum keeps nn.Linear's scale
+            # He init over the target's terms together: the ReLU features keep their scale
+            # through the layers (nn.Linear's default shrinks it ~2.4x per layer)
             for m in self.maps[len(self.maps) - len(per_target):]:
-                bound = 1 / math.sqrt(m.in_features * len(per_target))
+                bound = math.sqrt(6 / (m.in_features * len(per_target)))
                 nn.init.uniform_(m.weight, -bound, bound)
                 nn.init.zeros_(m.bias)
 
