@@ -236,7 +236,8 @@ _add("mnist_editing/scalegmn_bidir", "editing",
 # width 1000, dropout 0.5), AdamW lr 1e-4 wd 0.01, batch 32, 10k warm-up, 200k steps;
 # generalization nfnet/hnp_inv.yaml: channels [16, 16, 5] (here 3 x 16), MlpHead width 1000,
 # batch 8, lr 1e-3, no warm-up, 50 epochs; editing nfnet/equiv.yaml: 3 layers of 128 channels,
-# out_scale 0.01, Adam lr 1e-3, batch 32, 50k steps.
+# out_scale 0.01, Adam lr 1e-3, batch 32, 50k steps. DWSNets has no dilation (editing) config:
+# mnist_editing/dws uses its MNIST classification sizes.
 BASELINE_SOURCES = {
     "dws": "DWSNets experiments/mnist/trainer.py defaults (AvivNavon/DWSNets@1174af5)",
     "nfn_cls": "NFN classify_siren_configs/nfnet/inv_ff.yaml (AllanYangZhou/nfn@ce78322)",
