@@ -206,7 +206,11 @@ class WeightSpaceModel(nn.Module):
             self.out_gain = nn.Parameter(torch.full((2 * spec.n_layers,), float(out_scale)))
         else:
             d_pool = d_hid * sum(self.layout.fold)
-            self.head = _head_mlp(d_pool, n_outputs, head_hid, head_layers, dropout)
+            # The pooled ReLU features are all positive: without centring, Adam moves every head
+            # weight the same way and the output runs away in a few steps (sigmoid saturates on
+            # the CNN zoo at lr 3e-3). A LayerNorm of the invariant vector keeps it invariant.
+            self.head = nn.Sequential(nn.LayerNorm(d_pool),
+                                      _head_mlp(d_pool, n_outputs, head_hid, head_layers, dropout))
 
     def features(self, batch) -> list[torch.Tensor]:
         """The equivariant blocks after the last layer (ReLU applied unless editing)."""
