@@ -12,9 +12,20 @@ from scalegmn.models.metanetworks import build_model
 from scalegmn.models.nfn_dws import BlockLayout, permuted_layers
 from scalegmn.models.presets import ModelConfig, get_preset, list_presets
 from scalegmn.weightspace.batch import WeightBatch
-from scalegmn.weightspace.network import Network, cnn_zoo_spec, dws_siren_spec, nfn_siren_spec
+from scalegmn.weightspace.network import (
+    Network,
+    NetworkSpec,
+    cnn_zoo_spec,
+    dws_siren_spec,
+    nfn_siren_spec,
+)
 from scalegmn.weightspace.symmetry import permute_hidden, random_permutations
-from scalegmn.weightspace.testing import assert_symmetric, check_symmetry, random_network
+from scalegmn.weightspace.testing import (
+    assert_symmetric,
+    check_symmetry,
+    random_network,
+    relative_change,
+)
 
 B = 3
 INR, CNN = dws_siren_spec(), cnn_zoo_spec("relu")
@@ -96,8 +107,6 @@ def test_editing_is_equivariant_to_hidden_permutations(kind, spec):
     # control: the edit of permuted networks is not the unpermuted edit
     with torch.no_grad():
         ref, out = model(WeightBatch(net)), model(WeightBatch(move(net)))
-    from scalegmn.weightspace.testing import relative_change
-
     assert relative_change(ref, out) > 1e-3
 
 
@@ -146,6 +155,11 @@ def test_shapes_and_errors():
     assert emb(WeightBatch(random_network(INR, (B,), dtype=torch.float32))).shape == (B, 7)
     with pytest.raises(ConfigError, match="config key 'model.kind'.*MLP weight spaces"):
         small("dws", CNN)
+    residual = NetworkSpec((1, 4, 4, 4, 10), ("relu",) * 3 + ("identity",),
+                           layer_kinds=("conv",) * 3 + ("linear",), kernel_size=(3, 3),
+                           conv_padding=1, residual=(-1, -1, 0, -1))
+    with pytest.raises(ConfigError, match="config key 'model.kind'.*residual"):
+        small("nfn_hnp", residual)
     with pytest.raises(ValueError, match="built for layout"):
         small("nfn_np", INR)(WeightBatch(random_network(nfn_siren_spec(), (B,))))
 
