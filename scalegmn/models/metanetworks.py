@@ -28,6 +28,8 @@ from torch.utils.checkpoint import checkpoint
 from scalegmn.errors import ConfigError
 from scalegmn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.models.baselines import build_baseline
+from scalegmn.models.nfn_dws import KINDS as WEIGHT_SPACE_KINDS
+from scalegmn.models.nfn_dws import build_weight_space_model, check_fits
 from scalegmn.models.presets import ModelConfig
 from scalegmn.nn.graph_batch import INPUT, OUTPUT, FlatGraph, from_weight_batch
 from scalegmn.nn.input_scale import LayerScale
@@ -250,7 +252,9 @@ def _split_batch(batch: WeightBatch, size: int) -> list[WeightBatch]:
 
 def check_symmetry_fits(config: ModelConfig, spec: NetworkSpec) -> None:
     """Raise ConfigError when the model's symmetry is not the zoo's (sign needs sine/tanh
-    networks, scale needs ReLU; hetero and permutation fit any)."""
+    networks, scale needs ReLU; hetero and permutation fit any; dws reads MLPs only)."""
+    if config.kind in WEIGHT_SPACE_KINDS:
+        check_fits(config.kind, spec)
     if config.kind != "scalegmn":
         return
     act = spec.hidden_activation
@@ -270,6 +274,9 @@ def build_model(config: ModelConfig, spec: NetworkSpec, *, task: str, n_outputs:
     if config.kind in ("mlp", "statnn"):
         model = build_baseline(config, spec, task=task, n_outputs=n_outputs)
         model.execution = execution  # the baselines use its precision and micro-batching only
+    elif config.kind in WEIGHT_SPACE_KINDS:
+        model = build_weight_space_model(config, spec, task=task, n_outputs=n_outputs)
+        model.execution = execution
     else:
         model = ScaleGMN(config, spec, task=task, n_outputs=n_outputs, execution=execution)
     model.to(DTYPES[execution.precision])
