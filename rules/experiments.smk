@@ -95,4 +95,4 @@ def get_table_jobs(wildcards):
 
 
 def get_table_config(wildcards):
-    return ReadableJson(table_params(wildcards.table, config["tables"][wildcards.table]))
+    return ReadableJson(table_params(wildcards.table, RESOLVED_TABLES[wildcards.table]))

@@ -17,7 +17,7 @@ import psutil
 from snakemake.settings.types import DeploymentMethod
 
 from scalegmn.errors import ConfigError
-from scalegmn.overrides import merge, typed
+from scalegmn.overrides import merge, resolve, typed
 from scalegmn.train.experiments import PipelineConfig
 
 # `--config` values arrive as strings below the top level (Snakemake reads them with YAML's base
@@ -28,6 +28,8 @@ try:
     CONFIG = PipelineConfig.from_mapping(config)
 except ConfigError as err:
     raise WorkflowError(f"config.yaml: {err}") from None
+# The tables after `only=`, `run=` and null entries: what the table rule's params must show.
+RESOLVED_TABLES = resolve(config).get("tables", {})
 
 # With --sdm conda, jobs run in envs/*.yaml, which hold the dependencies but not this package:
 # they import scalegmn/ from this repository (no `pip install -e ../`, which resolved against

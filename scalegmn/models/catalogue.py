@@ -37,7 +37,10 @@ def run(args) -> int:
     for name in names:
         p = get_preset(name)
         model = build_model(p.model, preset_spec(name), task=p.task, n_outputs=preset_outputs(p))
-        ours, orig = count_parameters(model), ORIGINAL_PARAMS[name]
+        ours, orig = count_parameters(model), ORIGINAL_PARAMS.get(name)
+        if orig is None:  # a baseline of another paper (sizes and source: models/presets.py)
+            print(f"{name:36s} {p.task:15s} {ours:10,d} {'-':>10s}  {p.model.kind} at its paper's size")
+            continue
         note = "same" if ours == orig else PARAM_NOTES.get(name, "differs")
         print(f"{name:36s} {p.task:15s} {ours:10,d} {orig:10,d}  {note}")
     return 0

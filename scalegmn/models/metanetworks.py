@@ -37,6 +37,8 @@ from torch.utils.checkpoint import checkpoint
 from scalegmn.errors import ConfigError
 from scalegmn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.models.baselines import build_baseline
+from scalegmn.models.nfn_dws import KINDS as WEIGHT_SPACE_KINDS
+from scalegmn.models.nfn_dws import build_weight_space_model, check_fits
 from scalegmn.models.presets import ModelConfig
 from scalegmn.nn.graph_batch import INPUT, OUTPUT, FlatGraph, from_mixed_batch, from_weight_batch
 from scalegmn.nn.input_scale import LayerScale
@@ -289,8 +291,8 @@ def _split_batch(batch: WeightBatch, size: int) -> list[WeightBatch]:
 
 def check_symmetry_fits(config: ModelConfig, spec: NetworkSpec | ZooSpec) -> None:
     """Raise ConfigError when the model's symmetry is not the zoo's (sign needs sine/tanh
-    networks, scale needs ReLU; hetero and permutation fit any); a ZooSpec (mixed
-    architectures) needs scalegmn with hetero or permutation, or gmn."""
+    networks, scale needs ReLU; hetero and permutation fit any; dws reads MLPs only); a
+    ZooSpec (mixed architectures) needs scalegmn with hetero or permutation, gmn or statnn."""
     if isinstance(spec, ZooSpec):
         if config.kind not in ("scalegmn", "gmn", "statnn"):
             raise ConfigError("model.kind", f"{config.kind!r} reads one architecture; for a zoo of "
@@ -300,6 +302,8 @@ def check_symmetry_fits(config: ModelConfig, spec: NetworkSpec | ZooSpec) -> Non
                                                 "of mixed architectures needs 'hetero' (per-neuron "
                                                 "kinds) or 'permutation'")
         return
+    if config.kind in WEIGHT_SPACE_KINDS:
+        check_fits(config.kind, spec)
     if config.kind != "scalegmn":
         return
     act = spec.hidden_activation
@@ -330,6 +334,9 @@ def build_model(config: ModelConfig, spec: NetworkSpec | ZooSpec, *, task: str, 
             spec = deepest_spec(spec)
         model = build_baseline(config, spec, task=task, n_outputs=n_outputs)
         model.execution = execution  # the baselines use its precision and micro-batching only
+    elif config.kind in WEIGHT_SPACE_KINDS:
+        model = build_weight_space_model(config, spec, task=task, n_outputs=n_outputs)
+        model.execution = execution
     else:
         model = ScaleGMN(config, spec, task=task, n_outputs=n_outputs, execution=execution)
     model.to(DTYPES[execution.precision])

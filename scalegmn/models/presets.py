@@ -31,7 +31,7 @@ from scalegmn.vocabulary import SYMMETRIES
 
 #: The choice-valued model keys and their values (the schema's ``choices``).
 CHOICES = {
-    "kind": ("scalegmn", "gmn", "mlp", "statnn"),
+    "kind": ("scalegmn", "gmn", "mlp", "statnn", "dws", "nfn_np", "nfn_hnp"),
     "direction": ("forward", "bidirectional"),
     "symmetry": SYMMETRIES,
     "tau": ("abs", "sym"),
@@ -50,7 +50,8 @@ class ModelConfig(schema.Section):
     _section = "model"
 
     kind: str = setting("scalegmn", choices=CHOICES["kind"],
-                        doc="scalegmn | gmn (permutation only) | mlp | statnn (baselines)")
+                        doc="scalegmn | gmn (permutation only) | mlp | statnn | dws | nfn_np | nfn_hnp (baselines; "
+                        "dws/nfn_*: d_hid channels, n_layers equivariant layers)")
     direction: str = setting("forward", choices=CHOICES["direction"],
                              doc="forward | bidirectional (ScaleGMN-B)")
     symmetry: str = setting("sign", choices=CHOICES["symmetry"],
@@ -78,7 +79,9 @@ class ModelConfig(schema.Section):
                                   doc="auto (inverse for scale/hetero, shared for sign) | inverse | shared")
     backward_eps: float = setting(0.0, min=0.0,
                                   doc="clamp |e|^2 >= eps in the inverse backward edge state (0: exact)")
-    baseline_layers: int = setting(3, min=1, doc="depth of the MLP / StatNN baselines (hidden width d_hid)")
+    baseline_layers: int = setting(3, min=1, doc="depth of the MLP / StatNN baselines (hidden width d_hid), "
+                                   "and of the head MLP of dws / nfn_np / nfn_hnp")
+    head_hid: int | None = setting(None, min=1, doc="hidden width of the dws / nfn_* head MLP (null: d_hid)")
     embed_dim: int = setting(32, min=1, doc="embedding task: size of the (L2-normalised) embedding the readout gives")
     input_scaling: str = setting(
         "none", choices=CHOICES["input_scaling"],
@@ -221,6 +224,42 @@ _add("mnist_editing/scalegmn_bidir", "editing",
      _m(direction="bidirectional", symmetry="sign", tau="abs", n_layers=10, d_hid=128,
         gnn_skip=True, mlp_on_io=True, num_mlps=2, dropout=0.1),
      _o(64, 1e-3, 1e-3, epochs=300, eval_every_steps=1000))
+
+
+# --- The weight-space baselines (scalegmn/models/nfn_dws.py) at their papers' sizes. ---
+# DWS: AvivNavon/DWSNets experiments/mnist/trainer.py (commit 1174af5): dim_hidden 32, n_hidden 4
+# (5 equivariant layers), n_out_fc 1 (a linear head), reduction max, AdamW lr 5e-3 wd 5e-4,
+# batch 512, 100 epochs; the same for every INR zoo (the ScaleGMN paper reports DWS on MNIST,
+# FMNIST, CIFAR-10 INRs and editing). NFN: AllanYangZhou/nfn experiments/ (commit ce78322 for
+# classify_siren_configs, 3c71582 for predict_gen_configs, 8ad3ff3 for stylize_configs):
+# INR classification nfnet/inv_ff.yaml: 3 NF layers of 512 channels, MlpHead (3 linear maps,
+# width 1000, dropout 0.5), AdamW lr 1e-4 wd 0.01, batch 32, 10k warm-up, 200k steps;
+# generalization nfnet/hnp_inv.yaml: channels [16, 16, 5] (here 3 x 16), MlpHead width 1000,
+# batch 8, lr 1e-3, no warm-up, 50 epochs; editing nfnet/equiv.yaml: 3 layers of 128 channels,
+# out_scale 0.01, Adam lr 1e-3, batch 32, 50k steps. DWSNets has no dilation (editing) config:
+# mnist_editing/dws uses its MNIST classification sizes.
+BASELINE_SOURCES = {
+    "dws": "DWSNets experiments/mnist/trainer.py defaults (AvivNavon/DWSNets@1174af5)",
+    "nfn_cls": "NFN classify_siren_configs/nfnet/inv_ff.yaml (AllanYangZhou/nfn@ce78322)",
+    "nfn_gen": "NFN predict_gen_configs/nfnet/hnp_inv.yaml (AllanYangZhou/nfn@3c71582)",
+    "nfn_edit": "NFN stylize_configs/nfnet/equiv.yaml (AllanYangZhou/nfn@8ad3ff3)",
+}
+_DWS = dict(kind="dws", n_layers=5, d_hid=32, baseline_layers=1)
+_NFN_CLS = dict(n_layers=3, d_hid=512, head_hid=1000, baseline_layers=3, dropout=0.5)
+_NFN_GEN = dict(n_layers=3, d_hid=16, head_hid=1000, baseline_layers=3)
+for _g in ("mnist_cls", "fmnist_cls", "cifar_inr_cls"):
+    _add(f"{_g}/dws", "classification", _m(**_DWS), _o(512, 5e-3, 5e-4, epochs=100))
+    for _k in ("nfn_np", "nfn_hnp"):
+        _add(f"{_g}/{_k}", "classification", _m(kind=_k, **_NFN_CLS),
+             _o(32, 1e-4, 1e-2, epochs=None, max_steps=200_000, warmup_steps=10_000))
+for _g in ("cifar10", "svhn"):
+    for _k in ("nfn_np", "nfn_hnp"):
+        _add(f"{_g}/{_k}", "generalization", _m(kind=_k, **_NFN_GEN),
+             _o(8, 1e-3, 0.0, epochs=50, warmup_steps=0))
+_add("mnist_editing/dws", "editing", _m(**_DWS), _o(512, 5e-3, 5e-4, epochs=100))
+for _k in ("nfn_np", "nfn_hnp"):
+    _add(f"mnist_editing/{_k}", "editing", _m(kind=_k, n_layers=3, d_hid=128, out_scale=0.01),
+         _o(32, 1e-3, 0.0, epochs=None, max_steps=50_000, warmup_steps=0))
 
 
 def list_presets() -> list[str]:

@@ -26,7 +26,7 @@ NAMES = [
 
 
 def test_the_twenty_presets_by_name():
-    assert sorted(list_presets()) == sorted(NAMES)
+    assert sorted(n for n in list_presets() if get_preset(n).model.kind == "scalegmn") == sorted(NAMES)
     tasks = {get_preset(n).task for n in NAMES}
     assert tasks == {"classification", "generalization", "editing"}
     assert get_preset("cifar10/scalegmn_tanh_bidir").optim.lr == 5e-4

@@ -121,6 +121,19 @@ def test_one_models_hyperparameter_reruns_only_its_jobs(workflow):
         set_config(wd, config)
 
 
+def test_a_selection_builds_its_table_from_the_selected_cells(workflow):
+    # The table rule's params are the table after `only=` (a KeyError on the unselected cells
+    # before the fix); the trained cell is reused, only the table is rebuilt.
+    wd, config = workflow
+    res = snakemake(wd, TABLE, "--config", "only=table1:mnist:mlp:0")
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    md = (wd / TABLE / "table1.md").read_text()
+    assert "MLP" in md and "ScaleGMN" not in md
+    assert not re.findall(r"rule train\b", res.stdout + res.stderr)
+    res = snakemake(wd, TABLE)  # back to the whole table
+    assert res.returncode == 0 and "ScaleGMN" in (wd / TABLE / "table1.md").read_text()
+
+
 def test_canonicalization_change_reruns_only_that_zoo_from_canonicalize_on(workflow):
     wd, config = workflow
     changed = json.loads(json.dumps(config))
