@@ -28,6 +28,8 @@ from torch.utils.checkpoint import checkpoint
 from scalegmn.errors import ConfigError
 from scalegmn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.models.baselines import build_baseline
+from scalegmn.models.neural_graphs import KINDS as NG_KINDS
+from scalegmn.models.neural_graphs import build_neural_graph
 from scalegmn.models.presets import ModelConfig
 from scalegmn.nn.graph_batch import INPUT, OUTPUT, FlatGraph, from_weight_batch
 from scalegmn.nn.input_scale import LayerScale
@@ -270,6 +272,8 @@ def build_model(config: ModelConfig, spec: NetworkSpec, *, task: str, n_outputs:
     if config.kind in ("mlp", "statnn"):
         model = build_baseline(config, spec, task=task, n_outputs=n_outputs)
         model.execution = execution  # the baselines use its precision and micro-batching only
+    elif config.kind in NG_KINDS:
+        model = build_neural_graph(config, spec, task=task, n_outputs=n_outputs, execution=execution)
     else:
         model = ScaleGMN(config, spec, task=task, n_outputs=n_outputs, execution=execution)
     model.to(DTYPES[execution.precision])

@@ -31,13 +31,14 @@ from scalegmn.vocabulary import SYMMETRIES
 
 #: The choice-valued model keys and their values (the schema's ``choices``).
 CHOICES = {
-    "kind": ("scalegmn", "gmn", "mlp", "statnn"),
+    "kind": ("scalegmn", "gmn", "mlp", "statnn", "ng_gnn", "ng_t"),
     "direction": ("forward", "bidirectional"),
     "symmetry": SYMMETRIES,
     "tau": ("abs", "sym"),
     "readout": ("last_layer", "full_graph"),
     "backward_edges": ("auto", "inverse", "shared"),
     "input_scaling": ("none", "rms"),
+    "attention": ("all_nodes", "neighbours"),
 }
 
 
@@ -50,7 +51,8 @@ class ModelConfig(schema.Section):
     _section = "model"
 
     kind: str = setting("scalegmn", choices=CHOICES["kind"],
-                        doc="scalegmn | gmn (permutation only) | mlp | statnn (baselines)")
+                        doc="scalegmn | gmn (permutation only) | mlp | statnn | ng_gnn | ng_t "
+                        "(baselines; ng_*: Neural Graphs' PNA GNN and relational transformer)")
     direction: str = setting("forward", choices=CHOICES["direction"],
                              doc="forward | bidirectional (ScaleGMN-B)")
     symmetry: str = setting("sign", choices=CHOICES["symmetry"],
@@ -80,6 +82,15 @@ class ModelConfig(schema.Section):
                                   doc="clamp |e|^2 >= eps in the inverse backward edge state (0: exact)")
     baseline_layers: int = setting(3, min=1, doc="depth of the MLP / StatNN baselines (hidden width d_hid)")
     embed_dim: int = setting(32, min=1, doc="embedding task: size of the (L2-normalised) embedding the readout gives")
+    n_heads: int = setting(8, min=1, doc="ng_t: attention heads (2 * d_hid must be a multiple)")
+    attention: str = setting("all_nodes", choices=CHOICES["attention"],
+                             doc="ng_t: each node attends over all nodes of its network (Neural Graphs') "
+                             "or over its neighbours and itself only (fewer pairs, faster)")
+    d_edge: int | None = setting(None, min=1,
+                                 doc="ng_gnn/ng_t: edge state width (null: d_hid for ng_gnn, d_hid // 2 for ng_t)")
+    fourier_sigma: float = setting(3.0, min=0.0,
+                                   doc="ng_gnn/ng_t: std of the random Fourier features of weights and "
+                                   "biases (Neural Graphs' inp_factor); 0: a linear embedding")
     input_scaling: str = setting(
         "none", choices=CHOICES["input_scaling"],
         doc="none (raw weights, as the original) | rms: divide each layer's weights and biases by their "
