@@ -22,12 +22,17 @@ it). Edge-type embeddings are ours (NG has none); their types are per layer too.
   :class:`~scalegmn.nn.neural_graph_layers.EdgeUpdate` after each (NG's ``final_edge_update:
   False``; for editing the edges are updated after the last layer too, so ΔW sees its nodes).
   ``direction: bidirectional`` adds the reversed edges with features ``[0, w, w]`` beside the
-  forward ``[w, 0, w]`` (NG's ``rev_edge_features``, used for INRs).
+  forward ``[w, 0, w]`` (NG's ``rev_edge_features``, used for INRs); forward-only, a node
+  hears only its inputs, so the outputs read the first layer's weights after 3 layers.
 - ``ng_t``: ``n_layers`` :class:`~scalegmn.nn.relational_attention.RTLayer`: attention of every
   node over all nodes of its graph (``attention: all_nodes``, NG's), edge states on every pair
   (a learned "no edge" state where there is no weight), updated each layer but the last (kept
   for editing). ``attention: neighbours`` keeps only the pairs of connected nodes (both ways)
   and of each node with itself: about half the pairs of an INR, a third of a CNN's.
+  Node ``i`` reads pair ``(i, j)``, which holds the weight ``i → j``: forward-only, the weights
+  reach a node from the layer after it, and the outputs hear the first layer late (all nodes:
+  weakly after 2 layers; neighbours: after 4). ``direction: bidirectional`` gives the reversed
+  pairs ``[0, w, w]`` too (NG's ``rev_edge_features``), so information flows both ways.
 
 Widths: node ``d_hid``; edge ``d_edge`` (null: ``d_hid`` for ng_gnn, ``d_hid // 2`` for ng_t,
 NG's ratios); ng_t's attention, node-MLP and output widths ``2 d_hid`` and edge-MLP width
@@ -101,7 +106,7 @@ class NeuralGraphModel(nn.Module):
         d_edge = config.d_edge or (d if gnn else max(d // 2, 1))
         topo = topology(spec)
         d_e = edge_feature_dim(spec)
-        self.reverse = gnn and config.direction == "bidirectional"
+        self.reverse = config.direction == "bidirectional"
         self.n_edge_types = topo.n_edge_types
         self.node_embed = ValueEmbedding(1, d, config.fourier_sigma)
         self.edge_embed = ValueEmbedding(3 * d_e if self.reverse else d_e, d_edge, config.fourier_sigma)
@@ -210,8 +215,16 @@ class NeuralGraphModel(nn.Module):
             pairs = NodePairs.build(g.node_graph, g.num_graphs, g.src, g.dst, g.edge_graph)
         else:
             pairs = NodePairs.neighbours(g.src, g.dst, g.num_nodes)
-        edges = self.edge_embed(g.edge_value.to(h.dtype)) + self.edge_pe.lookup(g.edge_type)
-        e = self.no_edge.to(h.dtype).expand(pairs.n_pairs, -1).index_copy(0, pairs.edge_pair, edges)
+        w = g.edge_value.to(h.dtype)
+        e = self.no_edge.to(h.dtype).expand(pairs.n_pairs, -1)
+        if self.reverse:  # pair (i, j) reads [w_ij, w_ji, w_ij + w_ji], as NG's rev_edge_features
+            zero = torch.zeros_like(w)
+            back = self.edge_embed(torch.cat([zero, w, w], dim=-1)) + self.edge_pe.lookup(
+                g.edge_type + self.n_edge_types)
+            e = e.index_copy(0, pairs.reverse.index_select(0, pairs.edge_pair), back)
+            w = torch.cat([w, zero, w], dim=-1)
+        edges = self.edge_embed(w) + self.edge_pe.lookup(g.edge_type)
+        e = e.index_copy(0, pairs.edge_pair, edges)
         for layer in self.layers:
             h, e = layer(h, e, pairs)
         return h, e.index_select(0, pairs.edge_pair)
