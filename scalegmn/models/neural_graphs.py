@@ -19,7 +19,7 @@ it). Edge-type embeddings are ours (NG has none); their types are per layer too.
 
 - ``ng_gnn``: ``n_layers`` :class:`~scalegmn.nn.neural_graph_layers.PNALayer` (PNA with FiLM
   edge modulation), LayerNorm + SiLU + dropout between layers and an
-  :class:`~scalegmn.nn.neural_graph_layers.EdgeUpdate` after each (NG's ``final_edge_update:
+  :class:`~scalegmn.nn.neural_graph_layers.NGEdgeUpdate` after each (NG's ``final_edge_update:
   False``; for editing the edges are updated after the last layer too, so ΔW sees its nodes).
   ``direction: bidirectional`` adds the reversed edges with features ``[0, w, w]`` beside the
   forward ``[w, 0, w]`` (NG's ``rev_edge_features``, used for INRs); forward-only, a node
@@ -56,7 +56,7 @@ from scalegmn.models.presets import ModelConfig
 from scalegmn.nn.graph_batch import FlatGraph, from_weight_batch
 from scalegmn.nn.input_scale import LayerScale
 from scalegmn.nn.neural_graph_layers import (
-    EdgeUpdate,
+    NGEdgeUpdate,
     PNALayer,
     ValueEmbedding,
     in_degree_histogram,
@@ -125,7 +125,7 @@ class NeuralGraphModel(nn.Module):
             self.convs = nn.ModuleList(PNALayer(d, d_edge, deg) for _ in range(n_layers))
             self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(n_layers - 1))
             n_updates = n_layers if self.equivariant else n_layers - 1
-            self.edge_updates = nn.ModuleList(EdgeUpdate(d, d_edge) for _ in range(n_updates))
+            self.edge_updates = nn.ModuleList(NGEdgeUpdate(d, d_edge) for _ in range(n_updates))
             head_sizes = [spec.layout[-1] * d, d, d, n_outputs]
         else:
             if (2 * d) % config.n_heads:

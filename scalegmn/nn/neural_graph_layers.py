@@ -14,7 +14,7 @@ random Fourier features and biased linear maps).
   ``(s, t) = Lin(e_{ji})`` (NG's ``modulate_edges``);
   ``h_i' = Lin(Lin([h_i ‖ ⊕_j m_{j→i}]))``, ``⊕`` = {mean, min, max, std} × {identity,
   amplification} (PNA's aggregators and degree scalers, PyG's ``DegreeScalerAggregation``).
-- :class:`EdgeUpdate`: ``e_{ji}' = Lin(SiLU(Lin e_{ji} + Lin h_j + Lin h_i))`` (NG's ``EdgeMLP``;
+- :class:`NGEdgeUpdate`: ``e_{ji}' = Lin(SiLU(Lin e_{ji} + Lin h_j + Lin h_i))`` (NG's ``EdgeMLP``;
   replaces the edge state, no residual, as NG).
 
 Shapes: node states ``(N, d)``, edge states ``(E, d_e)``, ``src``/``dst`` ``(E,)``.
@@ -106,7 +106,7 @@ class PNALayer(nn.Module):
         return self.lin(self.post(torch.cat([h, agg], dim=-1)))
 
 
-class EdgeUpdate(nn.Module):
+class NGEdgeUpdate(nn.Module):
     """``e' = Lin(SiLU(Lin e + Lin h[src] + Lin h[dst]))`` (NG-GNN's edge update).
 
     Shapes:
