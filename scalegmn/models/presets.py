@@ -54,7 +54,7 @@ class ModelConfig(schema.Section):
                         doc="scalegmn | gmn (permutation only) | mlp | statnn | ng_gnn | ng_t "
                         "(baselines; ng_*: Neural Graphs' PNA GNN and relational transformer)")
     direction: str = setting("forward", choices=CHOICES["direction"],
-                             doc="forward | bidirectional (ScaleGMN-B)")
+                             doc="forward | bidirectional (ScaleGMN-B; ng_gnn/ng_t: reversed edges [0, w, w] too)")
     symmetry: str = setting("sign", choices=CHOICES["symmetry"],
                             doc="sign (sine/tanh) | scale (ReLU) | hetero (mixed, per graph) | permutation")
     n_layers: int = setting(4, min=1, doc="GNN layers")
