@@ -157,6 +157,12 @@ class NeuralGraphModel(nn.Module):
         raise TypeError(f"a Neural Graphs model takes a WeightBatch or a FlatGraph, got {type(batch).__name__}")
 
     def _check_types(self, g: FlatGraph) -> None:
+        """The graph's types fit the embedding tables (once per architecture; a graph without
+        one architecture is checked from its type tensors, which synchronises a GPU)."""
+        if not isinstance(g.spec, NetworkSpec):
+            self.node_pe.check(int(g.node_type.max()) + 1)
+            self.edge_pe.check((int(g.edge_type.max()) + 1) * (2 if self.reverse else 1))
+            return
         if g.spec in self._checked_specs:
             return
         topo = topology(g.spec)
