@@ -121,7 +121,7 @@ class RelationalAttention(nn.Module):
         dots = (q * k).view(p, self.h, self.dh).sum(-1)
         attn = segment_softmax(self.scale * dots, pairs.first, n)  # (P, H)
         msg = (attn.unsqueeze(-1) * v.view(p, self.h, self.dh)).view(p, -1)
-        return self.out(h.new_zeros(n, msg.shape[1]).index_add(0, pairs.first, msg))
+        return self.out(msg.new_zeros(n, msg.shape[1]).index_add(0, pairs.first, msg))
 
 
 def _mlp(d_in: int, d_hid: int, d_out: int, dropout: float) -> nn.Sequential:

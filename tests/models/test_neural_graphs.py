@@ -203,3 +203,20 @@ def test_a_few_steps_reduce_the_training_loss(kind):
         opt.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.75 * losses[0], losses
+
+
+@pytest.mark.parametrize(("kind", "keys"), VARIANTS, ids=IDS)
+def test_bf16_autocast_and_the_embedding_task(kind, keys):
+    """Under bf16 autocast (mixed dtypes inside) the outputs come back in float32 and backward
+    runs; the embedding task gives one vector per network."""
+    from scalegmn.execution import ExecutionConfig
+
+    net = random_network(CNN, (4,), dtype=torch.float32)
+    config = ModelConfig(kind=kind, d_hid=8, n_layers=2, n_heads=2, **keys)
+    model = build_model(config, CNN, task="generalization", n_outputs=1,
+                        execution=ExecutionConfig(precision="bf16"))
+    out = model(WeightBatch(net))
+    out.sum().backward()
+    assert out.dtype == torch.float32 and out.shape == (4, 1) and bool(out.isfinite().all())
+    emb = build_model(config, CNN, task="embedding", n_outputs=32)(WeightBatch(net))
+    assert emb.shape == (4, 32)
