@@ -5,10 +5,11 @@
 - :mod:`~scalegmn.models.metanetworks`: ScaleGMN and GMN models;
 - :mod:`~scalegmn.models.baselines`: baselines that ignore the graph structure;
 - :mod:`~scalegmn.models.nfn_dws`: the weight-space baselines NFN-NP, NFN-HNP and DWSNets;
+- :mod:`~scalegmn.models.neural_graphs`: Neural Graphs' NG-GNN and NG-T baselines;
 - :mod:`~scalegmn.models.catalogue`: the presets as built models, with their parameter counts
   (``scalegmn presets``).
 
 This ``__init__`` imports no submodule, so the parse-time ``presets`` stays torch-free.
 """
 
-__all__ = ["baselines", "catalogue", "metanetworks", "nfn_dws", "presets"]
+__all__ = ["baselines", "catalogue", "metanetworks", "neural_graphs", "nfn_dws", "presets"]

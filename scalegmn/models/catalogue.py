@@ -5,7 +5,14 @@ original code's."""
 from __future__ import annotations
 
 from scalegmn.models.metanetworks import build_model, count_parameters
-from scalegmn.models.presets import ORIGINAL_PARAMS, PARAM_NOTES, Preset, get_preset, list_presets
+from scalegmn.models.presets import (
+    ORIGINAL_PARAMS,
+    PARAM_NOTES,
+    PRESET_SOURCES,
+    Preset,
+    get_preset,
+    list_presets,
+)
 from scalegmn.weightspace.network import NetworkSpec, cnn_zoo_spec, dws_siren_spec, nfn_siren_spec
 
 
@@ -31,15 +38,17 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    """Build each named preset (default: all); print its parameter count beside the original's."""
+    """Build each named preset (default: all); print its parameter count beside the original's
+    (a baseline's preset: beside its source)."""
     names = args.names or list_presets()
     print(f"{'preset':36s} {'task':15s} {'params':>10s} {'original':>10s}  note")
     for name in names:
         p = get_preset(name)
         model = build_model(p.model, preset_spec(name), task=p.task, n_outputs=preset_outputs(p))
         ours, orig = count_parameters(model), ORIGINAL_PARAMS.get(name)
-        if orig is None:  # a baseline of another paper (sizes and source: models/presets.py)
-            print(f"{name:36s} {p.task:15s} {ours:10,d} {'-':>10s}  {p.model.kind} at its paper's size")
+        if orig is None:  # a baseline's preset: its source (sizes: models/presets.py)
+            source = PRESET_SOURCES.get(name) or f"{p.model.kind} at its paper's size"
+            print(f"{name:36s} {p.task:15s} {ours:10,d} {'-':>10s}  {source}")
             continue
         note = "same" if ours == orig else PARAM_NOTES.get(name, "differs")
         print(f"{name:36s} {p.task:15s} {ours:10,d} {orig:10,d}  {note}")

@@ -39,6 +39,8 @@ from scalegmn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.models.baselines import build_baseline
 from scalegmn.models.nfn_dws import KINDS as WEIGHT_SPACE_KINDS
 from scalegmn.models.nfn_dws import build_weight_space_model, check_fits
+from scalegmn.models.neural_graphs import KINDS as NG_KINDS
+from scalegmn.models.neural_graphs import build_neural_graph
 from scalegmn.models.presets import ModelConfig
 from scalegmn.nn.graph_batch import INPUT, OUTPUT, FlatGraph, from_mixed_batch, from_weight_batch
 from scalegmn.nn.input_scale import LayerScale
@@ -337,6 +339,8 @@ def build_model(config: ModelConfig, spec: NetworkSpec | ZooSpec, *, task: str, 
     elif config.kind in WEIGHT_SPACE_KINDS:
         model = build_weight_space_model(config, spec, task=task, n_outputs=n_outputs)
         model.execution = execution
+    elif config.kind in NG_KINDS:
+        model = build_neural_graph(config, spec, task=task, n_outputs=n_outputs, execution=execution)
     else:
         model = ScaleGMN(config, spec, task=task, n_outputs=n_outputs, execution=execution)
     model.to(DTYPES[execution.precision])

@@ -31,13 +31,14 @@ from scalegmn.vocabulary import SYMMETRIES
 
 #: The choice-valued model keys and their values (the schema's ``choices``).
 CHOICES = {
-    "kind": ("scalegmn", "gmn", "mlp", "statnn", "dws", "nfn_np", "nfn_hnp"),
+    "kind": ("scalegmn", "gmn", "mlp", "statnn", "dws", "nfn_np", "nfn_hnp", "ng_gnn", "ng_t"),
     "direction": ("forward", "bidirectional"),
     "symmetry": SYMMETRIES,
     "tau": ("abs", "sym"),
     "readout": ("last_layer", "full_graph"),
     "backward_edges": ("auto", "inverse", "shared"),
     "input_scaling": ("none", "rms"),
+    "attention": ("all_nodes", "neighbours"),
 }
 
 
@@ -50,10 +51,11 @@ class ModelConfig(schema.Section):
     _section = "model"
 
     kind: str = setting("scalegmn", choices=CHOICES["kind"],
-                        doc="scalegmn | gmn (permutation only) | mlp | statnn | dws | nfn_np | nfn_hnp (baselines; "
-                        "dws/nfn_*: d_hid channels, n_layers equivariant layers)")
+                        doc="scalegmn | gmn (permutation only) | mlp | statnn | dws | nfn_np | nfn_hnp | ng_gnn | "
+                        "ng_t (baselines; dws/nfn_*: d_hid channels, n_layers equivariant layers; ng_*: Neural "
+                        "Graphs' PNA GNN and relational transformer)")
     direction: str = setting("forward", choices=CHOICES["direction"],
-                             doc="forward | bidirectional (ScaleGMN-B)")
+                             doc="forward | bidirectional (ScaleGMN-B; ng_gnn/ng_t: reversed edges [0, w, w] too)")
     symmetry: str = setting("sign", choices=CHOICES["symmetry"],
                             doc="sign (sine/tanh) | scale (ReLU) | hetero (mixed, per graph) | permutation")
     n_layers: int = setting(4, min=1, doc="GNN layers")
@@ -83,6 +85,15 @@ class ModelConfig(schema.Section):
                                    "and of the head MLP of dws / nfn_np / nfn_hnp")
     head_hid: int | None = setting(None, min=1, doc="hidden width of the dws / nfn_* head MLP (null: d_hid)")
     embed_dim: int = setting(32, min=1, doc="embedding task: size of the (L2-normalised) embedding the readout gives")
+    n_heads: int = setting(8, min=1, doc="ng_t: attention heads (2 * d_hid must be a multiple)")
+    attention: str = setting("all_nodes", choices=CHOICES["attention"],
+                             doc="ng_t: each node attends over all nodes of its network (Neural Graphs') "
+                             "or over its neighbours and itself only (fewer pairs, faster)")
+    d_edge: int | None = setting(None, min=1,
+                                 doc="ng_gnn/ng_t: edge state width (null: d_hid for ng_gnn, d_hid // 2 for ng_t)")
+    fourier_sigma: float = setting(3.0, min=0.0,
+                                   doc="ng_gnn/ng_t: std of the random Fourier features of weights and "
+                                   "biases (Neural Graphs' inp_factor); 0: a linear embedding")
     input_scaling: str = setting(
         "none", choices=CHOICES["input_scaling"],
         doc="none (raw weights, as the original) | rms: divide each layer's weights and biases by their "
@@ -224,6 +235,64 @@ _add("mnist_editing/scalegmn_bidir", "editing",
      _m(direction="bidirectional", symmetry="sign", tau="abs", n_layers=10, d_hid=128,
         gnn_skip=True, mlp_on_io=True, num_mlps=2, dropout=0.1),
      _o(64, 1e-3, 1e-3, epochs=300, eval_every_steps=1000))
+
+# Neural Graphs' baselines (kind ng_gnn / ng_t) at the sizes of their paper's runs: the model
+# config and the run script of github.com/mkofinas/neural-graphs @ NG_COMMIT, as cited per
+# preset in PRESET_SOURCES. Mapped onto our keys: PNA d_hid -> d_hid (edges d_hid); the
+# transformer's d_node -> d_hid, d_edge -> d_edge (its attention, node-MLP and output widths are
+# 2 d_hid, its edge-MLP width 2 d_edge: NG's values for INRs and the CNN zoo; Wild Park used
+# d_attn_hid 32 and d_edge_hid 64 where we have 64 and 32); rev_edge_features -> direction
+# bidirectional; inp_factor -> fourier_sigma (sin_emb False -> 0); per-layer weight/bias
+# statistics (NG's data stats, used for INRs) -> input_scaling rms. Not reproduced: AdamW's
+# amsgrad, BCE losses (ours: MSE of the sigmoid), NG's data augmentation (set in the views),
+# probe features, the Wild Park activation embeddings.
+NG_COMMIT = "1f2b671ab4988ef212469363005a5b99eec16580"
+_NG = dict(input_node_value=0.0)  # NG's input nodes carry no bias: a zero feature
+PRESET_SOURCES: dict[str, str] = {}
+
+
+def _add_ng(name: str, task: str, model: ModelConfig, optim: OptimConfig, source: str) -> None:
+    _add(name, task, model, optim)
+    PRESET_SOURCES[name] = f"mkofinas/neural-graphs@{NG_COMMIT[:7]}: {source}"
+
+
+_INR_CLS = "experiments/inr_classification/configs/model/{}.yaml + scripts/{}_cls_{}.sh"
+for _g, _ds in (("mnist_cls", "mnist"), ("fmnist_cls", "fmnist"), ("cifar_inr_cls", "mnist")):
+    _note = "" if _g != "cifar_inr_cls" else " (NG has no CIFAR-10 INR config: MNIST's)"
+    _add_ng(f"{_g}/ng_gnn", "classification",
+            _m(kind="ng_gnn", d_hid=32, n_layers=4, dropout=0.2, direction="bidirectional",
+               fourier_sigma=3.0, input_scaling="rms", **_NG),
+            _o(128, 1e-3, 5e-4, eval_every_steps=1000), _INR_CLS.format("pna", _ds, "pna") + _note)
+    _add_ng(f"{_g}/ng_t", "classification",
+            _m(kind="ng_t", d_hid=64, d_edge=32, n_layers=4, n_heads=8, dropout=0.2,
+               fourier_sigma=1.0, input_scaling="rms", **_NG),
+            _o(128, 1e-3, 5e-4, eval_every_steps=1000), _INR_CLS.format("rtransformer", _ds, "rt") + _note)
+_add_ng("cifar10/ng_gnn", "generalization",
+        _m(kind="ng_gnn", d_hid=256, n_layers=4, fourier_sigma=3.0, **_NG),
+        _o(128, 1e-3, 5e-4, epochs=300, warmup_steps=0, eval_every_steps=100),
+        "experiments/cnn_generalization/configs/model/pna.yaml + scripts/cnn_zoo_pna.sh")
+_add_ng("cifar10/ng_t", "generalization",
+        _m(kind="ng_t", d_hid=128, d_edge=64, n_layers=4, n_heads=8, fourier_sigma=1.0, **_NG),
+        _o(192, 1e-3, 5e-4, epochs=300, warmup_steps=0, eval_every_steps=100),
+        "experiments/cnn_generalization/configs/model/rtransformer.yaml + scripts/cnn_zoo_rt.sh")
+_add_ng("cnn_park/ng_gnn", "generalization",
+        _m(kind="ng_gnn", d_hid=64, n_layers=4, fourier_sigma=3.0, **_NG),
+        _o(128, 1e-3, 5e-4, epochs=20, warmup_steps=0, eval_every_steps=1000),
+        "experiments/cnn_generalization/configs/model/pna.yaml + scripts/cnn_park_pna.sh")
+_add_ng("cnn_park/ng_t", "generalization",
+        _m(kind="ng_t", d_hid=32, d_edge=16, n_layers=3, n_heads=4, dropout=0.2, fourier_sigma=1.0, **_NG),
+        _o(128, 1e-3, 5e-4, epochs=20, warmup_steps=0, eval_every_steps=1000),
+        "experiments/cnn_generalization/configs/model/rtransformer.yaml + scripts/cnn_park_rt.sh")
+_add_ng("mnist_editing/ng_gnn", "editing",
+        _m(kind="ng_gnn", d_hid=128, n_layers=4, dropout=0.2, direction="bidirectional",
+           fourier_sigma=0.0, out_scale=0.01, input_scaling="rms", **_NG),
+        _o(128, 1e-3, 5e-4, epochs=200, warmup_steps=10_000, clip_grad_norm=1.0, eval_every_steps=1000),
+        "experiments/style_editing/configs/model/pna.yaml + scripts/mnist_dilation_gnn.sh")
+_add_ng("mnist_editing/ng_t", "editing",
+        _m(kind="ng_t", d_hid=64, d_edge=32, n_layers=4, n_heads=4, dropout=0.3, direction="bidirectional",
+           fourier_sigma=3.0, out_scale=0.01, input_scaling="rms", **_NG),
+        _o(128, 1e-3, 5e-4, epochs=200, warmup_steps=10_000, clip_grad_norm=1.0, eval_every_steps=1000),
+        "experiments/style_editing/configs/model/rtransformer.yaml + scripts/mnist_dilation_rt.sh")
 
 
 # --- The weight-space baselines (scalegmn/models/nfn_dws.py) at their papers' sizes. ---

@@ -22,9 +22,8 @@ from scalegmn.weightspace.testing import assert_symmetric, check_symmetry, rando
 
 B = 3
 SIGN_MASK = torch.tensor([True, False, True])
-# ScaleGMN's presets (the weight-space baselines: tests/models/test_nfn_dws.py)
-INVARIANT = [n for n in list_presets()
-             if get_preset(n).task != "editing" and get_preset(n).model.kind == "scalegmn"]
+# ScaleGMN's presets (the baselines' presets respect permutations only: their own tests).
+INVARIANT = [n for n in list_presets() if get_preset(n).task != "editing" and get_preset(n).model.kind == "scalegmn"]
 
 
 def small_model(name: str, **overrides):

@@ -82,3 +82,19 @@ def test_symmetry_must_fit_the_zoo():
     with pytest.raises(ConfigError, match="config key 'model.symmetry'"):
         build_model(ModelConfig(symmetry="scale"), dws_siren_spec(), task="classification",
                     n_outputs=10)
+
+
+def test_neural_graphs_presets_cite_their_source_and_build():
+    from scalegmn.models.catalogue import preset_outputs, preset_spec
+    from scalegmn.models.metanetworks import build_model
+    from scalegmn.models.presets import PRESET_SOURCES
+
+    ng = [n for n in list_presets() if get_preset(n).model.kind in ("ng_gnn", "ng_t")]
+    assert {n.split("/")[0] for n in ng} == {"mnist_cls", "fmnist_cls", "cifar_inr_cls", "cifar10",
+                                             "cnn_park", "mnist_editing"}
+    for name in ng:
+        assert "mkofinas/neural-graphs@" in PRESET_SOURCES[name]
+        p = get_preset(name)
+        build_model(p.model, preset_spec(name), task=p.task, n_outputs=preset_outputs(p))
+    assert get_preset("cifar10/ng_gnn").model.d_hid == 256  # scripts/cnn_zoo_pna.sh
+    assert get_preset("mnist_cls/ng_t").model.n_heads == 8

@@ -1,0 +1,126 @@
+"""NG-GNN's blocks (Neural Graphs, Kofinas et al., ICLR 2024, §3): the graph embedding and a PNA
+layer with edge-feature modulation and edge updates, on a :class:`FlatGraph`, index-based.
+
+Every operation reads the graph through ``src``/``dst`` (gathers) and ``index_add``/PyG
+aggregations at ``dst`` (scatters), so a block runs on any batch of graphs, one architecture or
+many. Group action: permutations of hidden neurons only. A permutation relabels nodes and
+edges consistently, types are shared within a hidden layer, so every block is permutation
+equivariant; nothing here respects sign flips or positive scaling (weights enter through
+random Fourier features and biased linear maps).
+
+- :class:`FourierFeatures`: ``γ(x) = [cos 2π x Bᵀ, sin 2π x Bᵀ]``, ``B ~ N(0, σ²)`` fixed
+  (NG's ``GaussianEncoding``; ``σ = 0``: the identity, then a linear embedding follows).
+- :class:`PNALayer`: ``m_{j→i} = s_{ji} ⊙ (A h_i + B h_j + c) + t_{ji}`` with
+  ``(s, t) = Lin(e_{ji})`` (NG's ``modulate_edges``);
+  ``h_i' = Lin(Lin([h_i ‖ ⊕_j m_{j→i}]))``, ``⊕`` = {mean, min, max, std} × {identity,
+  amplification} (PNA's aggregators and degree scalers, PyG's ``DegreeScalerAggregation``).
+- :class:`NGEdgeUpdate`: ``e_{ji}' = Lin(SiLU(Lin e_{ji} + Lin h_j + Lin h_i))`` (NG's ``EdgeMLP``;
+  replaces the edge state, no residual, as NG).
+
+Shapes: node states ``(N, d)``, edge states ``(E, d_e)``, ``src``/``dst`` ``(E,)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: NG's PNA aggregators and degree scalers (experiments/*/configs/model/pna.yaml).
+AGGREGATORS = ("mean", "min", "max", "std")
+SCALERS = ("identity", "amplification")
+#: Number of random frequencies of the Fourier features (NG's ``sin_emb_dim``).
+N_FREQUENCIES = 128
+
+
+class FourierFeatures(nn.Module):
+    """Random Fourier features of ``d_in`` scalars: ``(*, d_in) -> (*, 2 * n_freq)``; with
+    ``sigma = 0`` the identity ``(*, d_in) -> (*, d_in)``. ``B`` is a buffer (saved with the model)."""
+
+    def __init__(self, d_in: int, sigma: float, n_freq: int = N_FREQUENCIES) -> None:
+        super().__init__()
+        self.sigma = float(sigma)
+        self.d_out = 2 * n_freq if sigma > 0 else d_in
+        freq = torch.randn(n_freq, d_in) * sigma if sigma > 0 else torch.zeros(0, d_in)
+        self.register_buffer("freq", freq)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[cos 2π x Bᵀ, sin 2π x Bᵀ]`` (or ``x`` when ``sigma = 0``)."""
+        if self.sigma == 0:
+            return x
+        v = 2 * math.pi * x @ self.freq.to(x.dtype).T
+        return torch.cat([torch.cos(v), torch.sin(v)], dim=-1)
+
+
+class ValueEmbedding(nn.Module):
+    """``Lin(γ(x))``: a weight or bias value (``(*, d_in)``) to a state ``(*, d_out)``."""
+
+    def __init__(self, d_in: int, d_out: int, sigma: float) -> None:
+        super().__init__()
+        self.fourier = FourierFeatures(d_in, sigma)
+        self.lin = nn.Linear(self.fourier.d_out, d_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(*, d_in) -> (*, d_out)``."""
+        return self.lin(self.fourier(x.to(self.lin.weight.dtype)))
+
+
+def in_degree_histogram(dst: torch.Tensor, n_nodes: int) -> torch.Tensor:
+    """``deg[k]`` = number of nodes with ``k`` incoming edges (PNA's degree statistics)."""
+    deg = torch.bincount(dst, minlength=n_nodes)
+    return torch.bincount(deg)
+
+
+class PNALayer(nn.Module):
+    """NG-GNN's message passing (NG's ``PNAConv`` with ``modulate_edges``), index-based.
+
+    Args:
+        d: node state width (in and out).
+        d_edge: edge state width.
+        deg: in-degree histogram of the graphs trained on (:func:`in_degree_histogram`); sets
+            the amplification scaler's normalisation ``mean log(deg + 1)``.
+
+    Shapes:
+        ``h (N, d)``, ``e (E, d_edge)``, ``src``/``dst`` ``(E,)`` -> ``(N, d)``.
+    """
+
+    def __init__(self, d: int, d_edge: int, deg: torch.Tensor) -> None:
+        super().__init__()
+        from torch_geometric.nn.aggr import DegreeScalerAggregation  # 1.7 s import: only when used
+
+        self.film = nn.Linear(d_edge, 2 * d)
+        self.pre_dst = nn.Linear(d, d)
+        self.pre_src = nn.Linear(d, d, bias=False)
+        self.aggr = DegreeScalerAggregation(list(AGGREGATORS), list(SCALERS), deg)
+        self.post = nn.Linear((len(AGGREGATORS) * len(SCALERS) + 1) * d, d)
+        self.lin = nn.Linear(d, d)
+
+    def forward(self, h: torch.Tensor, e: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+        """Aggregate the modulated messages at each edge's target and update every node."""
+        scale, shift = self.film(e).chunk(2, dim=-1)
+        # pre([h_i ‖ h_j]) computed per node, then gathered: E rows of d, not of 2d.
+        msg = scale * (self.pre_dst(h).index_select(0, dst) + self.pre_src(h).index_select(0, src)) + shift
+        agg = self.aggr(msg, index=dst, dim_size=h.shape[0], dim=0)
+        return self.lin(self.post(torch.cat([h, agg], dim=-1)))
+
+
+class NGEdgeUpdate(nn.Module):
+    """``e' = Lin(SiLU(Lin e + Lin h[src] + Lin h[dst]))`` (NG-GNN's edge update).
+
+    Shapes:
+        ``h (N, d)``, ``e (E, d_edge)`` -> ``(E, d_edge)``.
+    """
+
+    def __init__(self, d: int, d_edge: int) -> None:
+        super().__init__()
+        self.lin_e = nn.Linear(d_edge, d_edge)
+        self.lin_s = nn.Linear(d, d_edge, bias=False)
+        self.lin_t = nn.Linear(d, d_edge, bias=False)
+        self.out = nn.Linear(d_edge, d_edge)
+
+    def forward(self, h: torch.Tensor, e: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+        """The new edge states from the old ones and both end nodes."""
+        z = self.lin_e(e) + self.lin_s(h).index_select(0, src) + self.lin_t(h).index_select(0, dst)
+        return self.out(F.silu(z))
