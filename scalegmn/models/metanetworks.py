@@ -37,10 +37,10 @@ from torch.utils.checkpoint import checkpoint
 from scalegmn.errors import ConfigError
 from scalegmn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.models.baselines import build_baseline
-from scalegmn.models.nfn_dws import KINDS as WEIGHT_SPACE_KINDS
-from scalegmn.models.nfn_dws import build_weight_space_model, check_fits
 from scalegmn.models.neural_graphs import KINDS as NG_KINDS
 from scalegmn.models.neural_graphs import build_neural_graph
+from scalegmn.models.nfn_dws import KINDS as WEIGHT_SPACE_KINDS
+from scalegmn.models.nfn_dws import build_weight_space_model, check_fits
 from scalegmn.models.presets import ModelConfig
 from scalegmn.nn.graph_batch import INPUT, OUTPUT, FlatGraph, from_mixed_batch, from_weight_batch
 from scalegmn.nn.input_scale import LayerScale
@@ -294,11 +294,11 @@ def _split_batch(batch: WeightBatch, size: int) -> list[WeightBatch]:
 def check_symmetry_fits(config: ModelConfig, spec: NetworkSpec | ZooSpec) -> None:
     """Raise ConfigError when the model's symmetry is not the zoo's (sign needs sine/tanh
     networks, scale needs ReLU; hetero and permutation fit any; dws reads MLPs only); a
-    ZooSpec (mixed architectures) needs scalegmn with hetero or permutation, gmn or statnn."""
+    ZooSpec (mixed architectures) needs scalegmn with hetero or permutation, gmn, statnn or ng_*."""
     if isinstance(spec, ZooSpec):
-        if config.kind not in ("scalegmn", "gmn", "statnn"):
+        if config.kind not in ("scalegmn", "gmn", "statnn", *NG_KINDS):
             raise ConfigError("model.kind", f"{config.kind!r} reads one architecture; for a zoo of "
-                                            "mixed architectures use scalegmn, gmn or statnn")
+                                            "mixed architectures use scalegmn, gmn, statnn, ng_gnn or ng_t")
         if config.kind == "scalegmn" and config.symmetry not in ("hetero", "permutation"):
             raise ConfigError("model.symmetry", f"{config.symmetry!r} assumes one activation; a zoo "
                                                 "of mixed architectures needs 'hetero' (per-neuron "

@@ -53,7 +53,7 @@ from torch import nn
 from scalegmn.errors import ConfigError
 from scalegmn.execution import DEFAULT_EXECUTION, ExecutionConfig
 from scalegmn.models.presets import ModelConfig
-from scalegmn.nn.graph_batch import FlatGraph, from_weight_batch
+from scalegmn.nn.graph_batch import FlatGraph, from_mixed_batch, from_weight_batch
 from scalegmn.nn.input_scale import LayerScale
 from scalegmn.nn.neural_graph_layers import (
     NGEdgeUpdate,
@@ -66,8 +66,8 @@ from scalegmn.nn.precision import precision_scope
 from scalegmn.nn.readout import EditingHead
 from scalegmn.nn.relational_attention import NodePairs, RTLayer
 from scalegmn.vocabulary import TASKS
-from scalegmn.weightspace.batch import WeightBatch
-from scalegmn.weightspace.graph import edge_feature_dim, topology
+from scalegmn.weightspace.batch import MixedBatch, WeightBatch
+from scalegmn.weightspace.graph import ZooSpec, edge_feature_dim, topology
 from scalegmn.weightspace.network import NetworkSpec
 
 KINDS = ("ng_gnn", "ng_t")
@@ -91,32 +91,46 @@ class NeuralGraphModel(nn.Module):
         ``(ΔW_l (G, *W_l.shape), Δb_l (G, *b_l.shape))``.
     """
 
-    def __init__(self, config: ModelConfig, spec: NetworkSpec, *, task: str, n_outputs: int,
+    def __init__(self, config: ModelConfig, spec: NetworkSpec | ZooSpec, *, task: str, n_outputs: int,
                  execution: ExecutionConfig = DEFAULT_EXECUTION) -> None:
         super().__init__()
         if config.kind not in KINDS:
             raise ValueError(f"kind {config.kind!r}: a Neural Graphs model is one of {KINDS}")
         if task not in TASKS:
             raise ValueError(f"task {task!r}: use one of {TASKS}")
+        # A ZooSpec: networks of many architectures (CNN Wild Park), the general graph path.
+        self.zoo = spec if isinstance(spec, ZooSpec) else None
+        if self.zoo is not None and task == "editing":
+            raise ConfigError("task", "editing needs one architecture per zoo; a model for mixed "
+                                      "architectures (ZooSpec) takes invariant tasks only")
         self.kind, self.spec, self.task, self.execution = config.kind, spec, task, execution
         self.equivariant = task == "editing"
         self.input_value = config.input_node_value
         gnn = config.kind == "ng_gnn"
         d = config.d_hid
         d_edge = config.d_edge or (d if gnn else max(d // 2, 1))
-        topo = topology(spec)
-        d_e = edge_feature_dim(spec)
+        zoo = self.zoo
+        # PNA's degree statistics come from one architecture: for a zoo, a nominal network as
+        # deep as its deepest, 16 channels wide (they only set a normalisation constant).
+        nominal = (NetworkSpec((zoo.n_in, *([16] * (zoo.max_layers - 1)), zoo.n_out), ("identity",) * zoo.max_layers)
+                   if zoo else spec)
+        topo = topology(nominal)
+        d_e = zoo.d_e if zoo else edge_feature_dim(spec)
+        n_node_types = zoo.n_node_types if zoo else topo.n_node_types
+        n_edge_types = zoo.n_edge_types if zoo else topo.n_edge_types
+        n_net_layers = zoo.max_layers if zoo else spec.n_layers
         self.reverse = config.direction == "bidirectional"
-        self.n_edge_types = topo.n_edge_types
+        self.n_edge_types = n_edge_types
         self.node_embed = ValueEmbedding(1, d, config.fourier_sigma)
         self.edge_embed = ValueEmbedding(3 * d_e if self.reverse else d_e, d_edge, config.fourier_sigma)
-        self.node_pe = PositionalEncoding(topo.n_node_types, d, multiplicative=False)
-        self.edge_pe = PositionalEncoding(topo.n_edge_types * (2 if self.reverse else 1), d_edge,
+        self.node_pe = PositionalEncoding(n_node_types, d, multiplicative=False)
+        self.edge_pe = PositionalEncoding(n_edge_types * (2 if self.reverse else 1), d_edge,
                                           multiplicative=False)
         self._checked_specs: set[NetworkSpec] = set()
-        self.input_scale = LayerScale(spec.n_layers)
+        self.input_scale = LayerScale(n_net_layers)
         self.dropout = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
         n_layers = config.n_layers
+        n_out = zoo.n_out if zoo else spec.layout[-1]
         if gnn:
             src, dst = topo.edge_index
             if self.reverse:
@@ -126,7 +140,7 @@ class NeuralGraphModel(nn.Module):
             self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(n_layers - 1))
             n_updates = n_layers if self.equivariant else n_layers - 1
             self.edge_updates = nn.ModuleList(NGEdgeUpdate(d, d_edge) for _ in range(n_updates))
-            head_sizes = [spec.layout[-1] * d, d, d, n_outputs]
+            head_sizes = [n_out * d, d, d, n_outputs]
         else:
             if (2 * d) % config.n_heads:
                 raise ConfigError("model.n_heads", f"ng_t's attention width 2 * d_hid = {2 * d} must be "
@@ -138,27 +152,39 @@ class NeuralGraphModel(nn.Module):
                         n_heads=config.n_heads, dropout=config.dropout,
                         edge_update=self.equivariant or t < n_layers - 1)
                 for t in range(n_layers))
-            head_sizes = [spec.layout[-1] * d, 2 * d, n_outputs]
+            head_sizes = [n_out * d, 2 * d, n_outputs]
         if self.equivariant:
             self.node_out = _mlp([d, d, 1])
             self.edge_out = _mlp([d_edge, d_edge, d_e])
             self.head = EditingHead(spec.n_layers, config.out_scale)
         else:
             self.readout = _mlp(head_sizes)
-        self.n_out = spec.layout[-1]
+        self.n_out = n_out
 
     # Graph and embedding --------------------------------------------------------------------
     def flat_graph(self, batch) -> FlatGraph:
-        """The batch as a FlatGraph (a WeightBatch is converted; a FlatGraph is used as is)."""
+        """The batch as a FlatGraph (a WeightBatch or, for a model of a zoo, a MixedBatch is
+        converted; a FlatGraph is used as is)."""
         if isinstance(batch, FlatGraph):
             return batch
+        if self.zoo is not None and isinstance(batch, WeightBatch):
+            batch = MixedBatch((batch.net,), y=batch.y, index=batch.index)
+        if isinstance(batch, MixedBatch):
+            if self.zoo is None:
+                raise ValueError("a MixedBatch (networks of several architectures) needs a model built "
+                                 "for mixed architectures: build_model(config, ZooSpec.covering(specs), ...)")
+            return from_mixed_batch(batch, self.input_value, self.zoo)
         if isinstance(batch, WeightBatch):
             return from_weight_batch(batch, self.input_value)
-        raise TypeError(f"a Neural Graphs model takes a WeightBatch or a FlatGraph, got {type(batch).__name__}")
+        raise TypeError("a Neural Graphs model takes a WeightBatch, a MixedBatch or a FlatGraph, "
+                        f"got {type(batch).__name__}")
 
     def _check_types(self, g: FlatGraph) -> None:
         """The graph's types fit the embedding tables (once per architecture; a graph without
-        one architecture is checked from its type tensors, which synchronises a GPU)."""
+        one architecture is checked from its type tensors, which synchronises a GPU; a zoo's
+        graph was checked against the zoo when it was built)."""
+        if self.zoo is not None and g.zoo == self.zoo:
+            return
         if not isinstance(g.spec, NetworkSpec):
             self.node_pe.check(int(g.node_type.max()) + 1)
             self.edge_pe.check((int(g.edge_type.max()) + 1) * (2 if self.reverse else 1))
@@ -236,7 +262,7 @@ class NeuralGraphModel(nn.Module):
         return h, e.index_select(0, pairs.edge_pair)
 
 
-def build_neural_graph(config: ModelConfig, spec: NetworkSpec, *, task: str, n_outputs: int,
+def build_neural_graph(config: ModelConfig, spec: NetworkSpec | ZooSpec, *, task: str, n_outputs: int,
                        execution: ExecutionConfig = DEFAULT_EXECUTION) -> NeuralGraphModel:
     """The ``ng_gnn`` or ``ng_t`` model of ``config`` for networks of ``spec``."""
     return NeuralGraphModel(config, spec, task=task, n_outputs=n_outputs, execution=execution)

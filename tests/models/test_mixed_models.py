@@ -35,7 +35,13 @@ CONFIGS = {
     "full_graph": ("cifar10/scalegmn_hetero", {"readout": "full_graph", "tau": "sym"}),
     "gmn": ("cifar10/scalegmn_hetero", {"kind": "gmn"}),
     "gmn_bidir": ("cifar10/scalegmn_hetero_bidir", {"kind": "gmn"}),
+    # Neural Graphs' baselines (permutations only, like the GMN)
+    "ng_gnn": ("cifar10/scalegmn_hetero", {"kind": "ng_gnn"}),
+    "ng_t": ("cifar10/scalegmn_hetero", {"kind": "ng_t", "n_heads": 2}),
+    "ng_t_neighbours_bidir": ("cifar10/scalegmn_hetero", {"kind": "ng_t", "n_heads": 2, "attention": "neighbours",
+                                                           "direction": "bidirectional"}),
 }
+PERMUTATION_ONLY = ("gmn", "ng_")
 
 
 def model_for(which, zoo=ZOO, **extra):
@@ -73,7 +79,7 @@ def test_invariant_under_each_networks_symmetries(which):
             batch = mixed_batch(seed)
             ref = model(batch)
             moved, _ = transform(batch, 10 + seed, permute=True)
-            if which.startswith("gmn"):  # the GMN respects permutations only
+            if which.startswith(PERMUTATION_ONLY):  # the GMN and NG models respect permutations only
                 moved, _ = transform(batch, 10 + seed, group_fn=_permutations_only)
             sym = relative_change(ref, model(moved))
             ctrl = relative_change(ref, model(control(batch)))
@@ -142,7 +148,7 @@ def test_node_states_are_equivariant(which):
     assert_symmetric(sym, ctrl, what=f"{which} node states")
 
 
-@pytest.mark.parametrize("which", ["forward", "bidirectional", "gmn"])
+@pytest.mark.parametrize("which", ["forward", "bidirectional", "gmn", "ng_gnn", "ng_t"])
 def test_mixed_batch_equals_each_group_alone(which):
     model = model_for(which)
     batch = mixed_batch(7)
