@@ -48,7 +48,7 @@ SIZES: dict[str, dict[str, dict[str, int]]] = {
         "cifar10_inr": {"n_images": 1200, "n_aug": 1, "fit_steps": 150, "init_draws": 0},
         "cifar10_gs": {"n_runs": 300, "train_steps": 240, "n_pool": 3000, "n_test_images": 300},
         "svhn_gs": {"n_runs": 300, "train_steps": 240, "n_pool": 3000, "n_test_images": 300},
-        "cnn_wild_park": {"n_runs": 48, "n_checkpoints": 5, "train_steps": 300, "n_pool": 2000, "n_test_images": 300},
+        "cnn_wild_park": {"n_runs": 192, "n_checkpoints": 4, "train_steps": 200, "n_pool": 2000, "n_test_images": 300},
     },
     # The real datasets' sizes, random valid weights, nothing fitted or trained: for throughput
     # tests of the data path only (zoos.py, _build_scale). MNIST INRs: 60k train + 10k test
