@@ -24,11 +24,14 @@ from scalegmn.weightspace.network import NetworkSpec
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def _deep_mlp(d_in: int, d_out: int, d_hid: int, n_layers: int, dropout: float) -> nn.Sequential:
+def deep_mlp(d_in: int, d_out: int, d_hid: int, n_layers: int, dropout: float,
+             activation: type[nn.Module] = nn.SiLU) -> nn.Sequential:
+    """``n_layers`` Linear layers ``d_in -> d_hid -> ... -> d_out``, each hidden one followed by
+    ``activation`` and dropout (the baselines' MLPs and heads)."""
     layers: list[nn.Module] = []
     d = d_in
     for _ in range(max(n_layers - 1, 0)):
-        layers += [nn.Linear(d, d_hid), nn.SiLU()]
+        layers += [nn.Linear(d, d_hid), activation()]
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         d = d_hid
@@ -55,7 +58,7 @@ class MLPBaseline(nn.Module):
         super().__init__()
         self.spec, self.editing = spec, editing
         d_out = spec.num_params if editing else n_outputs
-        self.mlp = _deep_mlp(spec.num_params, d_out, d_hid, n_layers, dropout)
+        self.mlp = deep_mlp(spec.num_params, d_out, d_hid, n_layers, dropout)
         self.input_scale = LayerScale(spec.n_layers)
 
     def forward(self, batch):
@@ -117,7 +120,7 @@ class StatNN(nn.Module):
                  dropout: float) -> None:
         super().__init__()
         self.n_slots = spec.n_layers
-        self.mlp = _deep_mlp(14 * spec.n_layers, n_outputs, d_hid, n_layers, dropout)
+        self.mlp = deep_mlp(14 * spec.n_layers, n_outputs, d_hid, n_layers, dropout)
         self.input_scale = LayerScale(spec.n_layers)
 
     def forward(self, batch):

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from scalegmn.errors import ConfigError
+from scalegmn.models.baselines import deep_mlp
 from scalegmn.nn.input_scale import LayerScale
 from scalegmn.weightspace.batch import WeightBatch
 from scalegmn.weightspace.network import NetworkSpec
@@ -210,7 +211,7 @@ class WeightSpaceModel(nn.Module):
             # weight the same way and the output runs away in a few steps (sigmoid saturates on
             # the CNN zoo at lr 3e-3). A LayerNorm of the invariant vector keeps it invariant.
             self.head = nn.Sequential(nn.LayerNorm(d_pool),
-                                      _head_mlp(d_pool, n_outputs, head_hid, head_layers, dropout))
+                                      deep_mlp(d_pool, n_outputs, head_hid, head_layers, dropout, nn.ReLU))
 
     def features(self, batch) -> list[torch.Tensor]:
         """The equivariant blocks after the last layer (ReLU applied unless editing)."""
@@ -238,18 +239,6 @@ class WeightSpaceModel(nn.Module):
         pooled = [_pool(t, lab, (), self.reduction).reshape(t.shape[0], -1)
                   for t, lab in zip(h, self.layout.labels, strict=True)]
         return self.head(torch.cat(pooled, dim=-1))
-
-
-def _head_mlp(d_in: int, d_out: int, d_hid: int, n_layers: int, dropout: float) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    d = d_in
-    for _ in range(n_layers - 1):
-        layers += [nn.Linear(d, d_hid), nn.ReLU()]
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-        d = d_hid
-    layers.append(nn.Linear(d, d_out))
-    return nn.Sequential(*layers)
 
 
 def check_fits(kind: str, spec: NetworkSpec) -> None:

@@ -3,11 +3,9 @@ split file, canonicalize (none), the flat cache store and the MixedSplit loader.
 
 from __future__ import annotations
 
-import http.server
 import io
 import json
 import shutil
-import threading
 import zipfile
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from scalegmn.data.standins.zoos import build_standin
 from scalegmn.errors import DataError
 from scalegmn.weightspace.batch import MixedBatch
 from scalegmn.weightspace.network import Network, stack
+from tests.data.test_acquire import Server
 
 
 @pytest.fixture(scope="module")
@@ -187,39 +186,10 @@ def _zip_of(root: Path, top: str) -> bytes:
     return buf.getvalue()
 
 
-class _Server:
-    def __init__(self, files: dict[str, bytes]):
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):  # noqa: N802
-                body = outer.files.get(self.path.split("?")[0].rsplit("/", 1)[-1])
-                self.send_response(200 if body is not None else 404)
-                self.send_header("Content-Length", str(len(body or b"")))
-                self.end_headers()
-                self.wfile.write(body or b"")
-
-        self.files = files
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.mark.parametrize("top", ["cnn_wild_park", "cifar10_zooV2"])
 def test_download_extract_ingest(zoo, tmp_path, top):
     """The zip from a local HTTP server (top folder named as ours or otherwise), then ingest."""
-    with _Server({"cnn_wild_park.zip": _zip_of(zoo, top)}) as server:
+    with Server({"cnn_wild_park.zip": _zip_of(zoo, top)}) as server:
         folder = acquire.download_all([f"{server.url}/records/1/files/cnn_wild_park.zip?download=1"],
                                       tmp_path / "download", backoff=0)
     root = acquire.prepare_raw({"name": "cnn_wild_park", "source": "download"}, tmp_path / "raw", folder)
