@@ -1,15 +1,17 @@
 """Training steps/s of every model kind at the embedded default's quick settings, per table.
 
-One JSON line per (table, kind): a full training step on a batch of random networks of the
-table's zoo architecture (forward, the task's loss, backward, AdamW), at the table-level
-settings of config.yaml (n_layers 3, d_hid 16, input_scaling rms, batch 32) with the row's
-``model.kind`` (``--override``: the baseline rows' own overrides, e.g. ``{"d_hid": 8}``);
-``ratio_to_scalegmn`` divides by ScaleGMN's steps/s (at the table's settings) in the same run.
-Editing renders the edited INRs (28x28) as the pipeline's loss does. Run it with
+One JSON line per (table, kind): a full training step (forward, the task's loss, backward,
+gradient clipping at 10, AdamW) on a batch of random networks of the table's zoo architecture,
+at the table-level settings of config.yaml (n_layers 3, d_hid 16, input_scaling rms, batch 32)
+with the row's ``model.kind`` and its row overrides (``--kind-overrides``, e.g. the quick NG-T's;
+the defaults are config.yaml's rows). Editing renders the edited INRs (28x28) as the pipeline's
+loss does. ``time_ratio_to_scalegmn`` is the kind's time per step over ScaleGMN's in the same
+run (the tables' budget: a baseline job should stay within ~1.5x a ScaleGMN job). Kinds run
+interleaved, round by round, so a busy machine slows them alike. Run it with
 ``OMP_NUM_THREADS=1`` (a pipeline job's threads) and say whether the machine was contended.
 
-Usage: python benchmarks/baseline_throughput.py [--steps 20] [--kinds scalegmn dws nfn_np nfn_hnp]
-       [--override '{"d_hid": 8}']
+Usage: python benchmarks/baseline_throughput.py [--steps 20] [--tables table1 table2 table3]
+       [--kinds scalegmn dws nfn_np nfn_hnp ng_gnn ng_t] [--kind-overrides '{"ng_t": {...}}']
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ from scalegmn.weightspace.testing import random_network
 TABLES = {"table1": "mnist_cls/scalegmn", "table2": "cifar10/scalegmn_relu", "table3": "mnist_editing/scalegmn"}
 QUICK = {"n_layers": 3, "d_hid": 16, "dropout": 0.0, "input_scaling": "rms"}
 N_OUT = {"classification": 10, "generalization": 1, "editing": 0}
+KINDS = ["scalegmn", "dws", "nfn_np", "nfn_hnp", "ng_gnn", "ng_t"]
+# config.yaml's row overrides of the baselines (table 2's NFN rows use d_hid 8: ROW_OVERRIDES_T2)
+NG_T_QUICK = {"attention": "neighbours", "direction": "bidirectional", "d_hid": 8, "n_heads": 2,
+              "fourier_sigma": 0.0}
+ROW_OVERRIDES = {"ng_t": NG_T_QUICK}
+ROW_OVERRIDES_BY_TABLE = {"table2": {"nfn_np": {"d_hid": 8}, "nfn_hnp": {"d_hid": 8}},
+                          "table3": {"ng_t": {**NG_T_QUICK, "n_layers": 2}}}
 
 
 def loss_of(model, batch: WeightBatch, task: str) -> torch.Tensor:
@@ -44,12 +53,11 @@ def loss_of(model, batch: WeightBatch, task: str) -> torch.Tensor:
     return editing.per_image_mse(rendered, torch.zeros_like(rendered)).mean()
 
 
-def steps_per_s(preset_name: str, kind: str, steps: int, batch_size: int, override: dict) -> dict:
-    """Build the row's model and time ``steps`` training steps after one warm-up step."""
+def step_fn(preset_name: str, kind: str, batch_size: int, override: dict):
+    """The row's model and one training step on a fixed random batch."""
     preset = get_preset(preset_name)
     spec = preset_spec(preset_name)
-    extra = {} if kind == "scalegmn" else override  # ScaleGMN stays at the table's settings
-    config = preset.model.override({**QUICK, **extra, "kind": kind})
+    config = preset.model.override({**QUICK, **override, "kind": kind})
     torch.manual_seed(0)
     model = build_model(config, spec, task=preset.task, n_outputs=N_OUT[preset.task])
     net = random_network(spec, (batch_size,), dtype=torch.float32)
@@ -58,16 +66,14 @@ def steps_per_s(preset_name: str, kind: str, steps: int, batch_size: int, overri
          else torch.rand(batch_size))
     batch = WeightBatch(net, y=y, index=torch.arange(batch_size))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    times = []
-    for i in range(steps + 1):
-        t = time.perf_counter()
-        opt.zero_grad()
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
         loss_of(model, batch, preset.task).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         opt.step()
-        if i:
-            times.append(time.perf_counter() - t)
-    return {"preset": preset_name, "task": preset.task, "kind": kind, "params": count_parameters(model),
-            "batch_size": batch_size, "steps_per_s": round(len(times) / sum(times), 2)}
+
+    return model, step
 
 
 def main() -> None:
@@ -75,22 +81,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--kinds", nargs="+", default=["scalegmn", "dws", "nfn_np", "nfn_hnp"])
+    parser.add_argument("--kinds", nargs="+", default=KINDS)
     parser.add_argument("--tables", nargs="+", default=list(TABLES), choices=list(TABLES))
-    parser.add_argument("--override", default="{}",
-                        help="JSON model overrides of the baseline rows (ScaleGMN keeps the quick settings)")
+    parser.add_argument("--kind-overrides", default=None,
+                        help="JSON {kind: model overrides} replacing config.yaml's row overrides")
     args = parser.parse_args()
-    override = json.loads(args.override)
+    given = None if args.kind_overrides is None else json.loads(args.kind_overrides)
     for table in args.tables:
-        base = None
-        for kind in ["scalegmn"] + [k for k in args.kinds if k != "scalegmn"]:
-            if kind == "dws" and table == "table2":
-                continue  # DWS reads MLPs only (and the paper has no DWS row in table 2)
-            row = steps_per_s(TABLES[table], kind, args.steps, args.batch_size, override)
-            base = base or row["steps_per_s"]
-            row.update(table=table, ratio_to_scalegmn=round(row["steps_per_s"] / base, 2),
-                       threads=torch.get_num_threads(), omp=os.environ.get("OMP_NUM_THREADS"))
-            print(json.dumps(row), flush=True)
+        kinds = ["scalegmn"] + [k for k in args.kinds if k != "scalegmn"]
+        if table == "table2":
+            kinds = [k for k in kinds if k != "dws"]  # DWS reads MLPs only (no DWS row in table 2)
+        rows = given if given is not None else {**ROW_OVERRIDES, **ROW_OVERRIDES_BY_TABLE.get(table, {})}
+        steps = {k: step_fn(TABLES[table], k, args.batch_size, rows.get(k, {})) for k in kinds}
+        for _, fn in steps.values():  # warm-up
+            fn()
+        spent = dict.fromkeys(steps, 0.0)
+        for _ in range(args.steps):
+            for k, (_, fn) in steps.items():
+                t = time.perf_counter()
+                fn()
+                spent[k] += time.perf_counter() - t
+        for k, (model, _) in steps.items():
+            print(json.dumps({
+                "table": table, "preset": TABLES[table], "kind": k, "overrides": rows.get(k, {}),
+                "params": count_parameters(model), "batch_size": args.batch_size,
+                "steps_per_s": round(args.steps / spent[k], 2),
+                "time_ratio_to_scalegmn": round(spent[k] / spent["scalegmn"], 2),
+                "threads": torch.get_num_threads(), "omp": os.environ.get("OMP_NUM_THREADS"),
+            }), flush=True)
 
 
 if __name__ == "__main__":
