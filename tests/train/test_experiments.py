@@ -165,12 +165,14 @@ def test_shipped_config_is_valid():
 
     cfg = yaml.safe_load((Path(__file__).parents[2] / "config.yaml").read_text())
     exp = ExperimentsConfig.from_mapping(cfg)
-    assert set(exp.tables) >= {"table1", "table2", "table3", "table5"}
+    assert set(exp.tables) >= {"table1", "table2", "table3", "table4", "table5"}
     for t in exp.tables.values():
         assert len(t.seeds) >= 2
-    assert [r.key for r in exp.tables["table1"].rows] == ["mlp", "gmn", "scalegmn", "scalegmn_b"]
-    assert [r.key for r in exp.tables["table2"].rows] == ["statnn", "gmn", "scalegmn", "scalegmn_b"]
-    assert [r.key for r in exp.tables["table3"].rows] == ["mlp", "scalegmn", "scalegmn_b"]
+    baselines = ["dws", "nfn_np", "nfn_hnp", "ng_gnn", "ng_t"]
+    assert [r.key for r in exp.tables["table1"].rows] == ["mlp", "gmn", *baselines, "scalegmn", "scalegmn_b"]
+    assert [r.key for r in exp.tables["table2"].rows] == ["statnn", "gmn", *baselines[1:], "scalegmn", "scalegmn_b"]
+    assert [r.key for r in exp.tables["table3"].rows] == ["mlp", *baselines, "scalegmn", "scalegmn_b"]
+    assert [r.key for r in exp.tables["table4"].rows] == ["statnn", "gmn", "ng_t", "scalegmn", "scalegmn_b"]
     assert [r.key for r in exp.tables["table5"].rows] == ["mlp", "gmn", "scalegmn", "scalegmn_b"]
 
 
