@@ -14,7 +14,6 @@ import torch
 from scalegmn.data import split_protocol
 from scalegmn.data.api import to_pyg, weights
 from scalegmn.data.cache import StoreContent, load_split, write_store
-from scalegmn.errors import DataError
 from scalegmn.weightspace.graph import from_graph_features
 from scalegmn.weightspace.network import cnn_zoo_spec, dws_siren_spec, nfn_siren_spec, stack
 
@@ -80,8 +79,11 @@ def test_mixed_layouts_batch_by_architecture(tmp_path, make_networks):
     assert sorted(int(i) for x in batches for i in x.index) == list(range(12))
     assert {x.net.spec for x in batches} == {dws_siren_spec(), nfn_siren_spec()}
     assert len(batches) == len(split.loader(4)) == 2 + 2  # ceil(5/4) + ceil(7/4)
-    with pytest.raises(DataError, match="architectures"):
-        split.get([0, 11])
+    # Rows of two architectures come as a MixedBatch: one group per architecture, in batch order.
+    mixed = split.get([0, 11])
+    assert [g.spec for g in mixed.groups] == [dws_siren_spec(), nfn_siren_spec()]
+    assert mixed.index.tolist() == [0, 11] and mixed.group_sizes == (1, 1)
+    assert torch.equal(mixed.groups[1].weights[0][0], b.weights[0][6])
     W, bias = weights(split, 6)
     assert torch.equal(W[2], b.weights[2][1]) and torch.equal(bias[0], b.biases[0][1])
     graphs = to_pyg(split)
