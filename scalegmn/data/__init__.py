@@ -16,6 +16,8 @@
   them with (rule ``build_cache``);
 - :mod:`~scalegmn.data.split_protocol`: the ``Split`` protocol every consumer of networks reads
   (training, prediction, tests), and ``MemorySplit`` for networks already in memory;
+- :mod:`~scalegmn.data.siblings`: which networks share a training run or an image (the embedding
+  task's sibling positives and retrieval);
 - :mod:`~scalegmn.data.stream`: a store too large for memory (or the GPU) streamed block by
   block by a background reader (pinned memory on CUDA).
 
@@ -49,6 +51,7 @@ __all__ = [
     "config",
     "formats",
     "ingest",
+    "siblings",
     "split_protocol",
     "splits",
     "standins",

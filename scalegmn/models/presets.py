@@ -125,6 +125,10 @@ class OptimConfig(schema.Section):
     positive_noise: float = setting(
         0.05, min=0.0, doc="embedding task: a positive is the network moved to a random point of its symmetry "
         "orbit plus Gaussian noise of this std relative to each layer's RMS (also the retrieval queries)")
+    positive: str = setting(
+        "copy", choices=("copy", "sibling"), doc="embedding task: whose noisy, symmetry-moved copy is a "
+        "network's positive: copy = its own; sibling = another checkpoint of its training run or INR of its "
+        "image (CNN Wild Park, augmented CIFAR-10 INRs; networks without one use their own)")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -239,6 +239,7 @@ class _Run:
     pending: list[torch.Tensor] = field(default_factory=list)  # step losses not yet read
     checked_step: int = 0  # the last step whose loss was read
     stream: Iterator | None = None  # a streamed train split's current epoch of batches
+    objective: Contrastive = field(default_factory=Contrastive)  # the embedding task's
 
     @property
     def train(self) -> Split:
@@ -270,8 +271,16 @@ def _start(model, loop: OptimConfig, task: str, splits: Mapping[str, Split], *, 
     optimizer = torch.optim.AdamW(model.parameters(), lr=loop.lr, weight_decay=loop.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, LinearWarmup(loop.warmup_steps))
     generator = torch.Generator().manual_seed(seed)
+    objective = Contrastive.of(loop)
+    if task == "embedding" and loop.positive == "sibling":
+        if isinstance(splits["train"], StreamedSplit):
+            raise ValueError("optim.positive: sibling needs a resident train split (raise execution.resident_max_mb)")
+        objective = Contrastive.of(loop, splits["train"])
+        if not objective.siblings.any:
+            log.warning("optim.positive is sibling, but no train network has a sibling (another checkpoint of "
+                        "its run or INR of its image): every positive is a copy")
     return _Run(model, loop, task, splits, device, execution, optimizer, scheduler, generator,
-                total_steps, steps_per_epoch, on_eval)
+                total_steps, steps_per_epoch, on_eval, objective=objective)
 
 
 def _training_loss(model, task: str, images, objective: Contrastive, part) -> torch.Tensor:
@@ -335,8 +344,7 @@ def _train_step(run: _Run, state: TrainState) -> bool:
         run.model,
         run.optimizer,
         batch,
-        functools.partial(_training_loss, run.model, run.task, getattr(run.train, "images", None),
-                          Contrastive.of(run.loop)),
+        functools.partial(_training_loss, run.model, run.task, getattr(run.train, "images", None), run.objective),
         clip_grad_norm=run.loop.clip_grad_norm,
         execution=run.execution,
     )
@@ -383,7 +391,7 @@ def _evaluate_and_select(run: _Run, state: TrainState) -> float:
     }
     state.loss_sum, state.loss_count = 0.0, 0
     results = {name: evaluate(run.model, run.splits[name], run.task, run.loop.batch_size, run.device,
-                              objective=Contrastive.of(run.loop))
+                              objective=run.objective)
                for name in ("val", "test")}
     for name, res in results.items():
         row.update({f"{name}_{k}": v for k, v in res.items()})
