@@ -90,8 +90,10 @@ def _midpoint(a: Network, b: Network) -> Network:
 
 def interpolation_metrics(model: torch.nn.Module, split: Split, noise: float, n: int = 64) -> dict[str, float]:
     """The midpoint errors of the module docstring over the first ``n`` networks of ``split``
-    (CPU, float64); empty when the networks are not INRs or the encoder has no neuron states."""
-    if split.spec.layout[0] != 2 or not hasattr(model, "node_states") or split.size == 0:
+    (CPU, float64); empty when the networks are not INRs (or mix architectures) or the encoder
+    has no neuron states."""
+    if (getattr(split, "is_mixed", False) or split.spec.layout[0] != 2 or not hasattr(model, "node_states")
+            or split.size == 0):
         return {}
     was_training = model.training
     model.eval()

@@ -20,7 +20,9 @@ from scalegmn.train.contrastive import (
     evaluate_split,
     positive_embeddings,
     retrieval_report,
+    split_embeddings,
 )
+from scalegmn.train.interpolation import interpolation_metrics
 from scalegmn.train.loop import fit
 from scalegmn.weightspace.batch import MixedBatch
 from scalegmn.weightspace.graph import ZooSpec
@@ -122,3 +124,16 @@ def test_an_embedding_run_with_sibling_positives_trains_and_reports_sibling_retr
     assert 0.0 <= test["sibling_recall_at_1"] <= 1.0 and test["sibling_mrr"] > 0
     scores = evaluate_split(model, split, 6, torch.device("cpu"), Contrastive.of(loop))
     assert set(scores) >= {"recall_at_1", "sibling_recall_at_1", "sibling_mrr"}
+
+
+def test_a_mixed_zoo_has_no_inr_interpolation_and_embeds_in_row_order(wild_park_pairs):
+    """The embedding job's end on a Wild Park view: no INR midpoint metrics (not INRs, many
+    architectures), and each network's embedding in its split row (the MixedBatch regroups rows)."""
+    split = wild_park_pairs
+    model = _encoder(split).eval()
+    assert interpolation_metrics(model, split, 0.1) == {}
+    z = split_embeddings(model, split, 7, "cpu")
+    with torch.no_grad():
+        one = torch.cat([embed(model, split.get([i])).double() for i in range(split.size)])
+    assert (z - one).abs().max() < 1e-5  # float32 rounding of batched vs single forwards
+    assert (z - one.flip(0)).abs().max() > 1e-3  # control: another order
