@@ -16,7 +16,12 @@ import pytest
 import torch
 
 from scalegmn.nn.neural_graph_layers import FourierFeatures, PNALayer, pna_aggregate
-from scalegmn.nn.relational_attention import NodePairs, RelationalAttention, RTLayer, narrow_layer_norm
+from scalegmn.nn.relational_attention import (
+    NodePairs,
+    RelationalAttention,
+    RTLayer,
+    narrow_layer_norm,
+)
 
 N_NODES, N_EDGES = 23, 60
 
