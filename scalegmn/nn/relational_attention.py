@@ -114,8 +114,7 @@ class RelationalAttention(nn.Module):
     def forward(self, h: torch.Tensor, e: torch.Tensor, pairs: NodePairs) -> torch.Tensor:
         """Attend from every node over the pairs ``(i, ·)``; return the projected messages."""
         n, p = h.shape[0], e.shape[0]
-        # Contiguous (N, d_attn) node projections: index_select gathers whole rows then.
-        qn, kn, vn = (t.contiguous() for t in self.qkv_node(h).chunk(3, dim=-1))
+        qn, kn, vn = self.qkv_node(h).chunk(3, dim=-1)
         q = (qn.index_select(0, pairs.first) + self.q_edge(e)).view(p, self.h, self.dh)
         k = (kn.index_select(0, pairs.second) + self.k_edge(e)).view(p, self.h, self.dh)
         v = vn.index_select(0, pairs.second) * self.v_mod(e) + self.v_edge(e)
