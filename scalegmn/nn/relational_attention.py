@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from scalegmn.nn.precision import autocasting
+
 
 @dataclass
 class NodePairs:
@@ -128,7 +130,10 @@ class RelationalAttention(nn.Module):
 
 def narrow_layer_norm(x: torch.Tensor, ln: nn.LayerNorm) -> torch.Tensor:
     """``ln(x)`` over the last dimension, from elementwise ops: for the pair states' few
-    channels (``(P, 4)``) faster on CPU, forward and backward, than the per-row fused kernel."""
+    channels (``(P, 4)``) faster on CPU, forward and backward, than the per-row fused kernel.
+    Elsewhere, and under autocast (which runs LayerNorm in float32), ``ln(x)`` itself."""
+    if x.device.type != "cpu" or autocasting(x):
+        return ln(x)
     xc = x - x.mean(-1, keepdim=True)
     return xc * torch.rsqrt((xc * xc).mean(-1, keepdim=True) + ln.eps) * ln.weight + ln.bias
 

@@ -199,3 +199,18 @@ def test_pna_layer_equals_reference() -> None:
     _assert_all_close(fast, _outputs_and_grads(reference, h, e))
     # control: edges reversed (the layer is directed) change the result
     _assert_some_differs(fast, _outputs_and_grads(lambda a, b: layer(a, b, dst, src), h, e))
+
+
+def test_narrow_layer_norm_under_autocast_is_layer_norm() -> None:
+    """Under autocast the module itself runs (autocast's own LayerNorm precision), bit for bit."""
+    torch.manual_seed(0)
+    ln = torch.nn.LayerNorm(4)
+    x = torch.randn(30, 4).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, ref = narrow_layer_norm(x, ln), ln(x)
+        torch.nn.init.normal_(ln.bias)
+        moved = narrow_layer_norm(x, ln)
+    assert out.dtype == ref.dtype
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    # control: another bias gives another result
+    assert not torch.allclose(moved, ref)
