@@ -87,8 +87,9 @@ class NodePairs:
 def segment_softmax(x: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
     """Softmax of ``x (P, H)`` over the rows sharing ``index (P,)`` (values in ``0..n-1``)."""
     idx = index.unsqueeze(-1).expand_as(x)
-    peak = x.new_full((n, x.shape[1]), -torch.inf).scatter_reduce(0, idx, x, "amax", include_self=True)
-    z = torch.exp(x - peak.index_select(0, index).detach())
+    # The shift by each segment's peak cancels in the softmax: computed off the autograd graph.
+    peak = x.new_full((n, x.shape[1]), -torch.inf).scatter_reduce(0, idx, x.detach(), "amax", include_self=True)
+    z = torch.exp(x - peak.index_select(0, index))
     total = x.new_zeros(n, x.shape[1]).index_add(0, index, z)
     return z / total.index_select(0, index)
 
