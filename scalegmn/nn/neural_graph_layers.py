@@ -83,6 +83,36 @@ def in_degree_histogram(dst: torch.Tensor, n_nodes: int) -> torch.Tensor:
     return torch.bincount(deg)
 
 
+class _SegmentMinMax(torch.autograd.Function):
+    """``(min, max)`` of ``msg (E, d)`` over the rows sharing ``dst``, 0 where a node has none:
+    ``scatter_reduce(..., include_self=False)`` on zeros, with the same gradient as PyTorch's
+    (split evenly among ties, a zero start counted as a tie where the result is exactly 0) from
+    a few gathers instead of its generic backward (gathers, scatters and copies of ``(E, d)``)."""
+
+    @staticmethod
+    def forward(ctx, msg: torch.Tensor, dst: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = dst.unsqueeze(-1).expand_as(msg)
+        zeros = msg.new_zeros(n, msg.shape[1])
+        lo = zeros.scatter_reduce(0, idx, msg, "amin", include_self=False)
+        hi = zeros.scatter_reduce(0, idx, msg, "amax", include_self=False)
+        ctx.save_for_backward(msg, dst, lo, hi)
+        return lo, hi
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, *grads: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
+        msg, dst, *results = ctx.saved_tensors
+        grad = None
+        for g, r in zip(grads, results, strict=True):
+            if g is None:
+                continue
+            hit = (msg == r.index_select(0, dst)).to(msg.dtype)
+            count = (r == 0).to(msg.dtype).index_add_(0, dst, hit)  # ties (and the zero start)
+            part = hit * (g / count).index_select(0, dst)
+            grad = part if grad is None else grad + part
+        return grad, None, None
+
+
 def pna_aggregate(msg: torch.Tensor, dst: torch.Tensor, n: int, avg_deg_log: torch.Tensor) -> torch.Tensor:
     """PyG's ``DegreeScalerAggregation(AGGREGATORS, SCALERS)`` of ``msg (E, d)`` at ``dst``
     -> ``(n, 8 d)``: ``[mean, min, max, std]`` then the same times ``log(deg + 1) / avg_deg_log``.
@@ -90,7 +120,7 @@ def pna_aggregate(msg: torch.Tensor, dst: torch.Tensor, n: int, avg_deg_log: tor
     The same function as PyG's fused path (min/max 0 and std 0 at a node without messages,
     std ``sqrt(max(var, 1e-5))`` zeroed at the clamp), in fewer and cheaper ops: sums by
     ``index_add`` (backward: ``index_select``) instead of scatters with an expanded index, and
-    out-of-place ``scatter_reduce`` whose backward computes no gradient for its zero start.
+    min and max by :class:`_SegmentMinMax`.
     """
     deg = torch.bincount(dst, minlength=n).to(msg.dtype).unsqueeze(-1)
     count = deg.clamp(min=1)
@@ -99,9 +129,7 @@ def pna_aggregate(msg: torch.Tensor, dst: torch.Tensor, n: int, avg_deg_log: tor
     var = zeros.index_add(0, dst, msg * msg) / count - mean * mean
     std = var.clamp(min=1e-5).sqrt()
     std = std.masked_fill(std <= math.sqrt(1e-5), 0.0)
-    idx = dst.unsqueeze(-1).expand_as(msg)
-    lo = zeros.scatter_reduce(0, idx, msg, "amin", include_self=False)
-    hi = zeros.scatter_reduce(0, idx, msg, "amax", include_self=False)
+    lo, hi = _SegmentMinMax.apply(msg, dst, n)
     out = torch.cat([mean, lo, hi, std], dim=-1)
     return torch.cat([out, out * (torch.log(deg + 1) / avg_deg_log)], dim=-1)
 

@@ -149,7 +149,11 @@ def test_pna_aggregate_equals_pyg() -> None:
     msg_tied[1] = msg_tied[0]  # identical messages: ties in min/max share the gradient
     dst_tied = dst.clone()
     dst_tied[1] = dst_tied[0]
-    for m, d in ((msg, dst), (msg_tied.requires_grad_(), dst_tied)):
+    msg_zero = msg.detach().clone()  # a node whose max is exactly 0: PyTorch counts its zero
+    at = dst == dst[2]                 # start as a tie, so must we
+    msg_zero[at] = -msg_zero[at].abs()
+    msg_zero[2] = 0.0
+    for m, d in ((msg, dst), (msg_tied.requires_grad_(), dst_tied), (msg_zero.requires_grad_(), dst)):
         fast = _outputs_and_grads(lambda a, d=d: pna_aggregate(a, d, N_NODES, layer.aggr.avg_deg_log), m)
         ref = _outputs_and_grads(lambda a, d=d: layer.aggr(a, index=d, dim_size=N_NODES, dim=0), m)
         _assert_all_close(fast, ref)
