@@ -132,7 +132,7 @@ class RelationalAttention(nn.Module):
 def narrow_layer_norm(x: torch.Tensor, ln: nn.LayerNorm) -> torch.Tensor:
     """``ln(x)`` over the last dimension, from elementwise ops: for the pair states' few
     channels (``(P, 4)``) faster on CPU, forward and backward, than the per-row fused kernel.
-    Elsewhere, and under autocast (which runs LayerNorm in float32), ``ln(x)`` itself."""
+    Elsewhere, and under autocast (whose own LayerNorm precision then holds), ``ln(x)`` itself."""
     if x.device.type != "cpu" or autocasting(x):
         return ln(x)
     xc = x - x.mean(-1, keepdim=True)
