@@ -94,6 +94,33 @@ def segment_softmax(x: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tenso
     return z / total.index_select(0, index)
 
 
+class _WideningLinear(torch.autograd.Function):
+    """``x @ wᵀ`` (no bias) whose weight gradient is formed as ``(xᵀ g)ᵀ``: for a projection of
+    many rows to more channels than it reads (``(P, 4) -> (P, 16)``) several times faster on CPU
+    than autograd's ``gᵀ x`` (a BLAS product with few output columns), the same numbers."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, w)
+        return x @ w.T
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        x, w = ctx.saved_tensors
+        gx = g @ w if ctx.needs_input_grad[0] else None
+        gw = (x.T @ g).T if ctx.needs_input_grad[1] else None
+        return gx, gw
+
+
+def widening_linear(x: torch.Tensor, lin: nn.Linear) -> torch.Tensor:
+    """``lin(x)`` for a bias-free ``lin`` on ``x (P, d_in)``; by :class:`_WideningLinear` on CPU
+    outside autocast, else the module itself."""
+    if x.device.type != "cpu" or autocasting(x) or x.dim() != 2 or lin.bias is not None:
+        return lin(x)
+    return _WideningLinear.apply(x, lin.weight)
+
+
 class RelationalAttention(nn.Module):
     """Multi-head attention of each node over the pairs it starts, edge states in q, k and v
     (NG's ``RTAttention`` with ``modulate_v``).
@@ -118,9 +145,9 @@ class RelationalAttention(nn.Module):
         """Attend from every node over the pairs ``(i, ·)``; return the projected messages."""
         n, p = h.shape[0], e.shape[0]
         qn, kn, vn = self.qkv_node(h).chunk(3, dim=-1)
-        q = (qn.index_select(0, pairs.first) + self.q_edge(e)).view(p, self.h, self.dh)
-        k = (kn.index_select(0, pairs.second) + self.k_edge(e)).view(p, self.h, self.dh)
-        v = vn.index_select(0, pairs.second) * self.v_mod(e) + self.v_edge(e)
+        q = (qn.index_select(0, pairs.first) + widening_linear(e, self.q_edge)).view(p, self.h, self.dh)
+        k = (kn.index_select(0, pairs.second) + widening_linear(e, self.k_edge)).view(p, self.h, self.dh)
+        v = vn.index_select(0, pairs.second) * widening_linear(e, self.v_mod) + widening_linear(e, self.v_edge)
         # Product and sum on the (P, H, dh) views: the sum's expanded gradient then meets no
         # reshape (which would copy it) in the backward.
         dots = (q * k).sum(-1)

@@ -21,6 +21,7 @@ from scalegmn.nn.relational_attention import (
     RelationalAttention,
     RTLayer,
     narrow_layer_norm,
+    widening_linear,
 )
 
 N_NODES, N_EDGES = 23, 60
@@ -80,12 +81,13 @@ def _inputs(pairs: NodePairs, d: int, d_edge: int, seed: int):
     return h, e
 
 
-def _outputs_and_grads(fn, *inputs: torch.Tensor) -> list[torch.Tensor]:
+def _outputs_and_grads(fn, *inputs: torch.Tensor, params: tuple[torch.Tensor, ...] = ()) -> list[torch.Tensor]:
+    """The outputs, then the gradients of a random projection of them for inputs and params."""
     outs = fn(*inputs)
     outs = outs if isinstance(outs, tuple) else (outs,)
     g = torch.Generator().manual_seed(7)
     loss = sum((o * torch.randn(o.shape, generator=g, dtype=o.dtype)).sum() for o in outs)
-    return [*outs, *torch.autograd.grad(loss, inputs)]
+    return [*outs, *torch.autograd.grad(loss, (*inputs, *params))]
 
 
 def _assert_all_close(a: list[torch.Tensor], b: list[torch.Tensor]) -> None:
@@ -103,11 +105,12 @@ def test_relational_attention_equals_reference(kind: str) -> None:
     pairs = _pairs(kind, 1)
     m = RelationalAttention(6, 4, 8, 2).double()
     h, e = _inputs(pairs, 6, 4, 2)
-    fast = _outputs_and_grads(lambda a, b: m(a, b, pairs), h, e)
-    _assert_all_close(fast, _outputs_and_grads(lambda a, b: _reference_attention(m, a, b, pairs), h, e))
+    ps = tuple(m.parameters())
+    fast = _outputs_and_grads(lambda a, b: m(a, b, pairs), h, e, params=ps)
+    _assert_all_close(fast, _outputs_and_grads(lambda a, b: _reference_attention(m, a, b, pairs), h, e, params=ps))
     # control: pair states moved to other pairs (not a symmetry) change the result
     shuffled = torch.randperm(pairs.n_pairs, generator=torch.Generator().manual_seed(3))
-    _assert_some_differs(fast, _outputs_and_grads(lambda a, b: m(a, b[shuffled], pairs), h, e))
+    _assert_some_differs(fast, _outputs_and_grads(lambda a, b: m(a, b[shuffled], pairs), h, e, params=ps))
 
 
 @pytest.mark.parametrize("kind", ["neighbours", "all_nodes"])
@@ -120,11 +123,12 @@ def test_rt_layer_equals_reference(kind: str) -> None:
         torch.nn.init.normal_(ln.weight)
         torch.nn.init.normal_(ln.bias)
     h, e = _inputs(pairs, 6, 4, 5)
-    fast = _outputs_and_grads(lambda a, b: layer(a, b, pairs), h, e)
-    _assert_all_close(fast, _outputs_and_grads(lambda a, b: _reference_layer(layer, a, b, pairs), h, e))
+    ps = tuple(layer.parameters())
+    fast = _outputs_and_grads(lambda a, b: layer(a, b, pairs), h, e, params=ps)
+    _assert_all_close(fast, _outputs_and_grads(lambda a, b: _reference_layer(layer, a, b, pairs), h, e, params=ps))
     # control: the reversed pairs relabelled at random (not a symmetry) change the edge update
     wrong = NodePairs(pairs.first, pairs.second, torch.randperm(pairs.n_pairs), pairs.edge_pair)
-    _assert_some_differs(fast, _outputs_and_grads(lambda a, b: layer(a, b, wrong), h, e))
+    _assert_some_differs(fast, _outputs_and_grads(lambda a, b: layer(a, b, wrong), h, e, params=ps))
 
 
 def test_narrow_layer_norm_equals_layer_norm() -> None:
@@ -218,3 +222,13 @@ def test_narrow_layer_norm_under_autocast_is_layer_norm() -> None:
     torch.testing.assert_close(out, ref, rtol=0, atol=0)
     # control: another bias gives another result
     assert not torch.allclose(moved, ref)
+
+
+def test_widening_linear_equals_linear() -> None:
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(4, 16, bias=False).double()
+    x = torch.randn(70, 4, dtype=torch.float64, requires_grad=True)
+    fast = _outputs_and_grads(lambda a: widening_linear(a, lin), x, params=(lin.weight,))
+    _assert_all_close(fast, _outputs_and_grads(lin, x, params=(lin.weight,)))
+    # control: the transposed input's columns permuted (not the same map) differ
+    _assert_some_differs(fast, _outputs_and_grads(lambda a: widening_linear(a.flip(1), lin), x, params=(lin.weight,)))
