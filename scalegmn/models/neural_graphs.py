@@ -34,6 +34,10 @@ it). Edge-type embeddings are ours (NG has none); their types are per layer too.
   weakly after 2 layers; neighbours: after 4). ``direction: bidirectional`` gives the reversed
   pairs ``[0, w, w]`` too (NG's ``rev_edge_features``), so information flows both ways.
 
+Invariant tasks read the output neurons only, so both models run their last layer on the
+messages into output nodes alone (same output and gradients; a third of the work less at 3
+layers); editing runs every layer on the whole graph.
+
 Widths: node ``d_hid``; edge ``d_edge`` (null: ``d_hid`` for ng_gnn, ``d_hid // 2`` for ng_t,
 NG's ratios); ng_t's attention, node-MLP and output widths ``2 d_hid`` and edge-MLP width
 ``2 d_edge`` (NG's INR and CNN-zoo configs), ``n_heads`` heads.
@@ -220,8 +224,19 @@ class NeuralGraphModel(nn.Module):
             delta = tuple(tuple(t.float() for t in ts) for ts in delta)
         return self.input_scale.unscale(*delta)
 
-    def _gnn(self, g: FlatGraph) -> tuple[torch.Tensor, torch.Tensor]:
-        """Node states ``(N, d)`` and the forward edges' states ``(E, d_edge)`` after NG-GNN."""
+    def _into_outputs(self, g: FlatGraph, rows: torch.Tensor) -> torch.Tensor:
+        """The positions of ``rows (R,)`` (node ids) that are output nodes: what the last layer
+        of an invariant model needs, as its readout reads the output nodes' states only."""
+        is_out = torch.zeros(g.num_nodes, dtype=torch.bool, device=rows.device)
+        is_out[g.out_nodes.reshape(-1)] = True
+        return torch.nonzero(is_out.index_select(0, rows)).squeeze(-1)
+
+    def _gnn(self, g: FlatGraph) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Node states ``(N, d)`` and the forward edges' states ``(E, d_edge)`` after NG-GNN.
+
+        For invariant tasks the last layer passes only the messages into output nodes: their
+        states are exact, the other nodes' are not final (nothing reads them), and the edge
+        states are ``None``."""
         h = self._nodes(g)
         w = g.edge_value.to(h.dtype)
         src, dst, etype = g.src, g.dst, g.edge_type
@@ -233,6 +248,9 @@ class NeuralGraphModel(nn.Module):
         e = self.edge_embed(w) + self.edge_pe.lookup(etype)
         last = len(self.convs) - 1
         for t, conv in enumerate(self.convs):
+            if t == last and not self.equivariant:
+                keep = self._into_outputs(g, dst)
+                return conv(h, e.index_select(0, keep), src.index_select(0, keep), dst.index_select(0, keep)), None
             h = conv(h, e, src, dst)
             if t < last:
                 h = self.dropout(torch.nn.functional.silu(self.norms[t](h)))
@@ -240,8 +258,12 @@ class NeuralGraphModel(nn.Module):
                 e = self.edge_updates[t](h, e, src, dst)
         return h, e[: g.src.shape[0]]
 
-    def _transformer(self, g: FlatGraph) -> tuple[torch.Tensor, torch.Tensor]:
-        """Node states ``(N, d)`` and the edges' pair states ``(E, d_edge)`` after NG-T."""
+    def _transformer(self, g: FlatGraph) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Node states ``(N, d)`` and the edges' pair states ``(E, d_edge)`` after NG-T.
+
+        For invariant tasks the last layer (no edge update) attends from the output nodes only:
+        their states are exact, the other nodes' are not final (nothing reads them), and the
+        pair states are ``None``."""
         h = self._nodes(g)
         if self.attend_all:
             pairs = NodePairs.build(g.node_graph, g.num_graphs, g.src, g.dst, g.edge_graph)
@@ -257,7 +279,14 @@ class NeuralGraphModel(nn.Module):
             w = torch.cat([w, zero, w], dim=-1)
         edges = self.edge_embed(w) + self.edge_pe.lookup(g.edge_type)
         e = e.index_copy(0, pairs.edge_pair, edges)
-        for layer in self.layers:
+        last = len(self.layers) - 1
+        for t, layer in enumerate(self.layers):
+            if t == last and not self.equivariant:
+                keep = self._into_outputs(g, pairs.first)
+                none = keep[:0]
+                out_pairs = NodePairs(pairs.first.index_select(0, keep), pairs.second.index_select(0, keep),
+                                      reverse=none, edge_pair=none)
+                return layer(h, e.index_select(0, keep), out_pairs)[0], None
             h, e = layer(h, e, pairs)
         return h, e.index_select(0, pairs.edge_pair)
 

@@ -220,3 +220,43 @@ def test_bf16_autocast_and_the_embedding_task(kind, keys):
     assert out.dtype == torch.float32 and out.shape == (4, 1) and bool(out.isfinite().all())
     emb = build_model(config, CNN, task="embedding", n_outputs=32)(WeightBatch(net))
     assert emb.shape == (4, 32)
+
+
+@pytest.mark.parametrize(("kind", "keys"), VARIANTS, ids=IDS)
+@pytest.mark.parametrize("spec", [INR, CNN], ids=["inr", "cnn"])
+def test_invariant_last_layer_on_the_outputs_only_is_the_full_model(kind, keys, spec):
+    """Invariant tasks: the last layer passes only the messages into output nodes (the readout
+    reads no other); output and parameter gradients equal running it on the whole graph."""
+    model = make(kind, spec, **keys)
+    batch = WeightBatch(random_network(spec, (B,), seed=4))
+    g = model.flat_graph(model.input_scale(batch))
+    body = model._gnn if kind == "ng_gnn" else model._transformer
+
+    def full() -> tuple[torch.Tensor, torch.Tensor]:
+        model.equivariant = True  # the whole-graph path, as before the restriction
+        try:
+            h, _ = body(g)
+        finally:
+            model.equivariant = False
+        return model.readout(h.index_select(0, g.out_nodes.reshape(-1)).reshape(g.num_graphs, -1)), h
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    out = model(batch)
+    grads = torch.autograd.grad(out.square().sum(), params, allow_unused=True)
+    ref, h_full = full()
+    ref_grads = torch.autograd.grad(ref.square().sum(), params, allow_unused=True)
+    torch.testing.assert_close(out, ref)
+    for a, b in zip(grads, ref_grads, strict=True):
+        if b is None:
+            assert a is None or not a.any()
+        else:
+            torch.testing.assert_close(a if a is not None else torch.zeros_like(b), b)
+    # control: the restriction is real (other nodes' states are not final) and the comparison
+    # sees a change of an output node's incoming weights
+    h_part, _ = body(g)
+    others = torch.ones(g.num_nodes, dtype=torch.bool)
+    others[g.out_nodes.reshape(-1)] = False
+    assert not torch.allclose(h_part[others], h_full[others])
+    w = list(batch.net.weights)
+    w[-1] = w[-1] * 1.5
+    assert not torch.allclose(model(WeightBatch(batch.net.replace(weights=tuple(w)))), ref)
