@@ -97,6 +97,8 @@ def get_ingest_params(wildcards):
         "root": ds.root_name,
         "on_bad_file": ds.on_bad_file,
     }
+    if ds.checkpoints != "final":  # only then: the other datasets' params stay as they were
+        body["checkpoints"] = ds.checkpoints
     if ds.source == "local" and os.path.isdir(local_path(ds.local_path)):
         body["content"] = local_folder_listing(local_dataset_root(ds.name, ds.local_path))
     return ReadableJson(json.dumps(body, sort_keys=True))
@@ -138,6 +140,7 @@ def get_view_config_hash(wildcards):
             "canonicalize": ds.canonicalize,
             "on_bad_file": ds.on_bad_file,
             "split_seed": ds.split_seed,
+            **({"checkpoints": ds.checkpoints} if ds.checkpoints != "final" else {}),
             "view": json.loads(view.params()),
         },
         sort_keys=True,

@@ -121,6 +121,9 @@ SYMMETRIES: tuple[str, ...] = ("sign", "scale", "hetero", "permutation")
 #: Activation filter of a Small CNN Zoo view (both = mixed, the hetero setting).
 VIEW_ACTIVATIONS: tuple[str, ...] = ("relu", "tanh", "both")
 
+#: Which checkpoints of each Small CNN Zoo run a dataset ingests and a view reads.
+CHECKPOINT_CHOICES: tuple[str, ...] = ("final", "all")
+
 
 def alternatives(names) -> str:
     """A wildcard regex matching exactly ``names`` (and nothing when there is none)."""

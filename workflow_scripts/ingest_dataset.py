@@ -20,6 +20,7 @@ with configure(snakemake.log[0]):
         dataset=p["dataset"],
         fmt=p["fmt"],
         on_bad_file=p["on_bad_file"],
+        checkpoints=p.get("checkpoints", "final"),
     )
 if summary["quarantined"]:
     n = summary["quarantined"]

@@ -65,6 +65,7 @@ import zarr
 from scalegmn import __version__
 from scalegmn.atomic import atomic_directory
 from scalegmn.data.augment import symmetry_copies, symmetry_copies_mixed
+from scalegmn.data.formats.cnn_zoo import FINAL_STEP
 from scalegmn.data.network_set import (
     is_flat_table,
     network_set_spec,
@@ -584,6 +585,8 @@ def view_rows(table, splits: dict, view: dict, split: str) -> tuple[np.ndarray, 
     wanted = view.get("activation")
     if wanted in ("relu", "tanh"):
         rows = rows[act[rows] == wanted]
+    if "run" in table.columns and "zoo_row" in table.columns and view.get("checkpoints", "final") == "final":
+        rows = rows[table.columns["step"][rows] == FINAL_STEP]  # a zoo ingested with every checkpoint
     return rows, info
 
 

@@ -23,6 +23,7 @@ from scalegmn.errors import ConfigError
 from scalegmn.schema import derived, setting
 from scalegmn.vocabulary import (
     CANONICALIZATIONS,
+    CHECKPOINT_CHOICES,
     DATASET_FORMATS,
     DATASET_ROOTS,
     DATASETS,
@@ -174,9 +175,15 @@ class DatasetConfig:
     on_bad_file: str = setting("error", choices=BAD_FILE_POLICIES,
                                doc="error: stop at the first bad network | skip: quarantine it and go on")
     split_seed: int = setting(0, min=0, doc="seed of the MNIST validation draw")
+    checkpoints: str = setting(
+        "final", choices=CHECKPOINT_CHOICES,
+        doc="Small CNN Zoo only: final = each run's last checkpoint (epoch 86), what the paper's splits "
+            "hold; all = all nine checkpoints of each run, every one in its run's split (views choose "
+            "with their own `checkpoints`; the embedding task's same-run positives)")
 
     #: ``local: {path: ...}`` is the key of :attr:`local_path`.
-    KEYS = ("format", "source", "standin", "download", "local", "canonicalize", "on_bad_file", "split_seed")
+    KEYS = ("format", "source", "standin", "download", "local", "canonicalize", "on_bad_file", "split_seed",
+            "checkpoints")
 
     @property
     def root_name(self) -> str:
@@ -213,6 +220,9 @@ class DatasetConfig:
                 f"{where}.canonicalize",
                 "phase canonicalization applies to sine INRs only; use 'none' for a CNN zoo",
             )
+        if "checkpoints" in d and fmt != "cnn_zoo":
+            raise ConfigError(f"{where}.checkpoints", "only Small CNN Zoo datasets choose checkpoints "
+                              "(CNN Wild Park keeps every checkpoint; INR zoos have one network per image)")
         return schema.build(
             cls,
             {k: v for k, v in d.items() if k != "local"},
@@ -263,6 +273,10 @@ class ViewConfig:
     aug_copies: int = setting(0, min=0, doc="CIFAR10-INR only: how many randinit_smaller_aug<k> copies join TRAIN")
     symmetry_copies: int = setting(0, min=0, doc="extra random-symmetry copies of each TRAIN network; 0 = off")
     seed: int = setting(0, min=0, doc="seed of the symmetry copies")
+    checkpoints: str = setting(
+        "final", choices=CHECKPOINT_CHOICES,
+        doc="Small CNN Zoo only: final (each run's last checkpoint, the paper's) | all (every checkpoint; "
+            "needs the dataset's `checkpoints: all`)")
 
     @classmethod
     def from_mapping(cls, name: str, d: Any, datasets: Mapping[str, DatasetConfig]) -> ViewConfig:
@@ -283,11 +297,20 @@ class ViewConfig:
         view = schema.build(cls, d, where, name=name, dataset=ds, activation=act)
         if view.aug_copies and fmt != "cifar_inr":
             raise ConfigError(f"{where}.aug_copies", "only CIFAR10-INR datasets ship aug copies")
+        if "checkpoints" in d and fmt != "cnn_zoo":
+            raise ConfigError(f"{where}.checkpoints", "only Small CNN Zoo views choose checkpoints")
+        if view.checkpoints == "all" and datasets[ds].checkpoints != "all":
+            raise ConfigError(f"{where}.checkpoints", f"'all' needs every checkpoint ingested: set "
+                              f"datasets.{ds}.checkpoints: all")
         return view
 
     def params(self) -> str:
-        """Canonical JSON of everything that decides this view's cache."""
-        return json.dumps(asdict(self), sort_keys=True)
+        """Canonical JSON of everything that decides this view's cache (``checkpoints`` only when
+        not the default, so the caches of existing views keep their params)."""
+        body = asdict(self)
+        if body["checkpoints"] == "final":
+            del body["checkpoints"]
+        return json.dumps(body, sort_keys=True)
 
 
 def _named(section: str, value: Any, what: str) -> Mapping[str, Any]:

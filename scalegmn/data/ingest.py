@@ -10,10 +10,10 @@ Per format (readers in scalegmn.data.formats):
 - ``cifar_inr``: base ``randinit_smaller_<c>s`` and every ``randinit_smaller_aug<k>_<c>s`` copy;
   columns ``idx`` and ``aug`` (-1 for the base networks).
 - ``cnn_zoo``: ``weights.npy`` read in blocks of rows from the file (not memory-mapped: read
-  pages of a map would stay in the peak RSS; :class:`~scalegmn.data.formats.cnn_zoo.WeightRows`); ONLY the final checkpoints
-  (``step == 86``) are kept, as the splits use nothing else; columns ``zoo_row`` (row in
-  weights.npy), ``activation``; target = ``test_accuracy``; the NFN split CSV goes to
-  ``extras/split_perm``.
+  pages of a map would stay in the peak RSS; :class:`~scalegmn.data.formats.cnn_zoo.WeightRows`); the final checkpoints
+  (``step == 86``), what the splits use, or with ``checkpoints: all`` every checkpoint (column
+  ``run``, the metrics' ``modeldir``); columns ``zoo_row`` (row in weights.npy), ``step``,
+  ``activation``; target = ``test_accuracy``; the NFN split CSV goes to ``extras/split_perm``.
 - ``wild_park`` (CNN Wild Park): every ``<trial>/<checkpoint>/checkpoint.pt``, into the flat
   layout (many architectures, :class:`~scalegmn.data.network_set.FlatNetworkSetWriter`);
   target = ``last_result["test/acc"]``; columns ``run`` (trial dir), ``step``, ``relpath``
@@ -28,6 +28,7 @@ one-line DataError naming the file; with ``"skip"`` each is listed in the quaran
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -47,7 +48,6 @@ from scalegmn.weightspace.network import Network, cnn_zoo_spec, stack
 
 logger = logging.getLogger(__name__)
 
-ZOO_FINAL_STEP = 86
 _BLOCK = 4096
 
 
@@ -192,8 +192,13 @@ def ingest_cifar(root: Path, quarantine: Quarantine, out: Path) -> tuple[Network
     return writer, {}, {"aug_copies": copies}
 
 
-def ingest_zoo(root: Path, quarantine: Quarantine, out: Path) -> tuple[NetworkSetWriter, dict, dict]:
-    """Ingest a Small CNN Zoo root: the runs' final step (86) only, with test accuracy.
+def ingest_zoo(root: Path, quarantine: Quarantine, out: Path, checkpoints: str = "final",
+               ) -> tuple[NetworkSetWriter, dict, dict]:
+    """Ingest a Small CNN Zoo root: the runs' final step (86), or with ``checkpoints="all"``
+    every checkpoint of every run, with test accuracy, step and (all) run.
+
+    With ``all`` a network's id says its run and step (``weights.npy#<row>?run=<modeldir>&step=<s>``,
+    what :mod:`scalegmn.data.siblings` reads) and the metrics file must have ``modeldir``.
 
     Returns:
         ``(writer, extras, attrs)``; extras hold the NFN split permutation.
@@ -201,9 +206,17 @@ def ingest_zoo(root: Path, quarantine: Quarantine, out: Path) -> tuple[NetworkSe
     layout = cnn_zoo.read_layout(root)
     metrics = cnn_zoo.read_metrics(root)
     weights = cnn_zoo.open_weight_rows(root, layout=layout, metrics=metrics)  # read block by block
-    keep = np.flatnonzero(metrics["step"].to_numpy() == ZOO_FINAL_STEP)
+    step = metrics["step"].to_numpy().astype(np.int64)
+    keep = np.flatnonzero(step == cnn_zoo.FINAL_STEP)
     if keep.size == 0:
-        raise DataError(root / cnn_zoo.METRICS_FILE, f"no rows with step == {ZOO_FINAL_STEP}")
+        raise DataError(root / cnn_zoo.METRICS_FILE, f"no rows with step == {cnn_zoo.FINAL_STEP}")
+    run = None
+    if checkpoints == "all":
+        if "modeldir" not in metrics.columns:
+            raise DataError(root / cnn_zoo.METRICS_FILE, "no 'modeldir' column: the runs of the checkpoints are "
+                            "unknown; use checkpoints: final")
+        run = metrics["modeldir"].astype(str).to_numpy()
+        keep = np.arange(len(metrics))
     acts = metrics["config.activation"].astype(str).str.lower().to_numpy()
     acc = metrics["test_accuracy"].to_numpy(dtype=np.float64)
     split_csvs = sorted(root.glob("*_split.csv"))
@@ -224,20 +237,22 @@ def ingest_zoo(root: Path, quarantine: Quarantine, out: Path) -> tuple[NetworkSe
                           else f"bad test_accuracy {acc[r]!r} or activation {acts[r]!r}")
                 quarantine.bad(DataError(f"{root / cnn_zoo.WEIGHTS_FILE}#{r}", reason))
             sel, good = torch.from_numpy(ok), rows[ok]
-            writer.append([t[sel] for t in net.weights], [t[sel] for t in net.biases], {
-                "label": np.full(good.size, -1, dtype=np.int64),
-                "target": acc[good].astype(np.float32),
-                "source": np.array([f"{root / cnn_zoo.WEIGHTS_FILE}#{r}" for r in good]),
-                "activation": acts[good],
-                "zoo_row": good.astype(np.int64),
-            })
+            ids = [f"{root / cnn_zoo.WEIGHTS_FILE}#{r}" for r in good]
+            columns = {"label": np.full(good.size, -1, dtype=np.int64), "target": acc[good].astype(np.float32),
+                       "source": np.array(ids), "activation": acts[good], "zoo_row": good.astype(np.int64),
+                       "step": step[good]}
+            if run is not None:
+                columns["source"] = np.array([f"{i}?run={run[r]}&step={step[r]}" for i, r in zip(ids, good, strict=True)])
+                columns["run"] = run[good]
+            writer.append([t[sel] for t in net.weights], [t[sel] for t in net.biases], columns)
             done = min(lo + _BLOCK, keep.size)
-            logger.info("read %d/%d final checkpoints (%.0f networks/s)", done, keep.size,
+            logger.info("read %d/%d %s checkpoints (%.0f networks/s)", done, keep.size, checkpoints,
                         done / max(time.monotonic() - t0, 1e-9))
     except BaseException:
         writer.__exit__(*sys.exc_info())
         raise
-    attrs = {"zoo_rows_total": int(weights.shape[0]), "zoo_step": ZOO_FINAL_STEP, "split_csv": split_csvs[0].name}
+    attrs = {"zoo_rows_total": int(weights.shape[0]), "zoo_step": cnn_zoo.FINAL_STEP, "split_csv": split_csvs[0].name,
+             "zoo_checkpoints": checkpoints}
     return writer, {"split_perm": perm.astype(np.int64)}, attrs
 
 
@@ -319,13 +334,16 @@ INGESTERS = {"mnist_inr": ingest_mnist, "fmnist_inr": ingest_fmnist,
 
 def ingest_dataset(
     root: str | Path, out: str | Path, quarantine_path: str | Path, *,
-    dataset: str, fmt: str, on_bad_file: str = "error",
+    dataset: str, fmt: str, on_bad_file: str = "error", checkpoints: str = "final",
 ) -> dict:
     """Ingest the dataset root ``root`` (format ``fmt``) into the HDF5 table ``out``.
 
     Networks are read and written in blocks of 4096, so a real zoo never sits in memory at once.
     Always writes ``quarantine_path`` (header only when nothing was skipped). Returns a summary.
+    ``checkpoints`` (``final`` | ``all``) is the Small CNN Zoo's choice (:func:`ingest_zoo`).
     """
+    if checkpoints != "final" and fmt != "cnn_zoo":
+        raise ValueError(f"checkpoints={checkpoints!r}: only the Small CNN Zoo chooses checkpoints")
     root, out = Path(root), Path(out)
     if not root.exists():
         if root.is_symlink():  # source: local, and the user's folder has gone since it was linked
@@ -335,7 +353,8 @@ def ingest_dataset(
                               "acquire stage rebuilds it")
     quarantine = Quarantine(on_bad_file)
     t0 = time.monotonic()
-    writer, extras, attrs = INGESTERS[fmt](root, quarantine, out)
+    ingester = functools.partial(ingest_zoo, checkpoints=checkpoints) if fmt == "cnn_zoo" else INGESTERS[fmt]
+    writer, extras, attrs = ingester(root, quarantine, out)
     with writer:
         attrs.update(dataset=dataset, format=fmt, on_bad_file=on_bad_file, quarantined=len(quarantine.items))
         writer.finish(extras, attrs)

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from scalegmn.atomic import atomic_write
+from scalegmn.data.formats.cnn_zoo import FINAL_STEP
 from scalegmn.data.network_set import NetworkSet, read_network_set
 from scalegmn.errors import DataError
 
@@ -101,17 +102,37 @@ def cifar_splits(table: NetworkSet) -> dict:
 
 
 def zoo_splits(table: NetworkSet) -> dict:
-    """Small CNN Zoo splits: the NFN split CSV order, test = second half, 80/20 train/val."""
+    """Small CNN Zoo splits: the NFN split CSV order, test = second half, 80/20 train/val.
+
+    The split CSV lists final checkpoints. A table of every checkpoint (``checkpoints: all``)
+    puts each run's checkpoints, by step, where its final checkpoint goes.
+    """
     perm = table.extras["split_perm"]
-    where = {int(r): i for i, r in enumerate(table.columns["zoo_row"])}
+    zoo_row = table.columns["zoo_row"]
+    all_checkpoints = "run" in table.columns
+    final = np.flatnonzero(table.columns["step"] == FINAL_STEP) if all_checkpoints else np.arange(len(zoo_row))
+    where = {int(zoo_row[i]): int(i) for i in final}
     # Reorder by the split CSV, keep final checkpoints (the rows of the table), duplicates kept.
     order = [where[int(r)] for r in perm if int(r) in where]
     half = len(order) // 2
     first, test = list(order[:half]), order[half:]
     random.Random(0).shuffle(first)
     n_train = int(len(first) * 0.8)
-    return {"train": first[:n_train], "val": first[n_train:], "test": list(test),
-            "method": "NFN split CSV order; test = second half; Random(0) 80/20 train/val"}
+    out = {"train": first[:n_train], "val": first[n_train:], "test": list(test)}
+    method = "NFN split CSV order; test = second half; Random(0) 80/20 train/val"
+    if all_checkpoints:
+        run = table.columns["run"].astype(str)
+        by_step = np.lexsort((table.columns["step"], run))
+        members: dict[str, list[int]] = {}
+        for i in by_step.tolist():
+            members.setdefault(run[i], []).append(i)
+        placed = {run[i] for i in order}
+        out = {name: [m for i in rows for m in members[run[i]]] for name, rows in out.items()}
+        lost = sum(len(v) for k, v in members.items() if k not in placed)
+        if lost:
+            logger.warning("%d checkpoints belong to runs whose final checkpoint is in no split: left out", lost)
+        method += "; every checkpoint of a run in its final checkpoint's split"
+    return {**{name: _rows(np.asarray(rows, dtype=np.int64)) for name, rows in out.items()}, "method": method}
 
 
 WILD_PARK_FRACTIONS = (0.1, 0.1)  # val, test: fractions of the runs
