@@ -20,8 +20,7 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch. Deterministic kernels are the execution policy's
-    (``execution.deterministic``, set when the model is built): setting them here too cost
-    every job 1.8 s (``torch.use_deterministic_algorithms`` imports Inductor's config)."""
+    (``execution.deterministic``, set when the model is built, which undid any setting made here)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
