@@ -92,7 +92,6 @@ class Contrastive:
 
     temperature: float = 0.1
     positive_noise: float = 0.05
-    positive: str = "copy"
     siblings: Siblings | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -100,8 +99,7 @@ class Contrastive:
         """The settings an :class:`OptimConfig` holds, with the siblings of ``train`` if its
         positives are siblings."""
         siblings = Siblings(train) if optim.positive == "sibling" and train is not None else None
-        return cls(temperature=optim.temperature, positive_noise=optim.positive_noise,
-                   positive=optim.positive, siblings=siblings)
+        return cls(temperature=optim.temperature, positive_noise=optim.positive_noise, siblings=siblings)
 
 
 def layer_noise(net: Network, rel: float, generator: torch.Generator | None = None) -> Network:
