@@ -63,6 +63,9 @@ rule build_standin:
         "results/benchmarks/build_standin/{dataset}.tsv"
     conda:
         "../envs/scalegmn-cpu.yaml"
+    # One torch thread: the stand-in's bits then depend on no machine's core count, and two
+    # builds side by side do not oversubscribe the cores.
+    threads: 1
     params:
         acquire=get_acquire_params,
     script:

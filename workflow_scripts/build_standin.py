@@ -2,8 +2,11 @@
 
 import json
 
+import torch
+
 from scalegmn.data.standins.zoos import build_standin_raw
 from scalegmn.logs import configure
 
 with configure(snakemake.log[0]):
+    torch.set_num_threads(snakemake.threads)
     build_standin_raw(json.loads(snakemake.params.acquire), snakemake.output[0])

@@ -5,6 +5,8 @@
 - :mod:`~scalegmn.train.job`: one pipeline job: data, model, fit, and the files it writes
   (``metrics.json``, ``history.csv``, ``best.pt``);
 - :mod:`~scalegmn.train.loop`: the training and evaluation loop of the tasks;
+- :mod:`~scalegmn.train.optimizer`: the loop's AdamW with warm-up (torch.optim's math, without
+  its per-job import of ``torch._dynamo``);
 - :mod:`~scalegmn.train.contrastive`: the embedding task's objective (InfoNCE, symmetry + noise
   positives) and its retrieval evaluation;
 - :mod:`~scalegmn.train.embeddings`: embedding stores (zarr) and ``scalegmn embed``;
@@ -12,7 +14,7 @@
 - :mod:`~scalegmn.train.search`: nearest networks in an embedding store (``scalegmn search``);
 - :mod:`~scalegmn.train.checkpoint`: resume files (exact resume after a kill), ``best.pt``
   reading and writing, weights-only loading;
-- :mod:`~scalegmn.train.setup`: device, seeding, output count;
+- :mod:`~scalegmn.train.setup`: device, seeding, allocator, output count;
 - :mod:`~scalegmn.train.metrics`: evaluation metrics over a whole split;
 - :mod:`~scalegmn.train.editing`: INR editing (targets, residual edits, rendering);
 - :mod:`~scalegmn.train.tracking`: experiment trackers (TensorBoard, wandb, MLflow) fed each
@@ -23,4 +25,4 @@ This ``__init__`` imports no submodule, so the parse-time ``experiments`` stays 
 """
 
 __all__ = ["checkpoint", "contrastive", "editing", "embeddings", "experiments", "interpolation", "job", "loop",
-           "metrics", "predict", "search", "setup", "tracking"]
+           "metrics", "optimizer", "predict", "search", "setup", "tracking"]

@@ -86,7 +86,7 @@ def _set_rng_state(state: Mapping[str, Any], generator: torch.Generator) -> None
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_resume(path: Path, fingerprint: str, model, optimizer, scheduler, generator,
+def save_resume(path: Path, fingerprint: str, model, optimizer, generator,
                 loop_state: dict[str, Any]) -> None:
     """Write the whole training state (``loop_state`` is the loop's own, as plain builtins)."""
     save_torch(
@@ -94,7 +94,6 @@ def save_resume(path: Path, fingerprint: str, model, optimizer, scheduler, gener
             "fingerprint": fingerprint,
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
             "rng": _rng_state(generator),
             "loop": loop_state,
         },
@@ -114,10 +113,10 @@ def set_aside(path: Path) -> Path:
     return target
 
 
-def restore_resume(path: Path, fingerprint: str, model, optimizer, scheduler, generator,
+def restore_resume(path: Path, fingerprint: str, model, optimizer, generator,
                    parse: Callable[[dict[str, Any]], Any]) -> Any | None:
     """The loop state of the resume file ``path`` (``parse`` of its saved dict) with model,
-    optimizer, scheduler and RNGs restored from it; None to start from step 0 (a file of other
+    optimizer and RNGs restored from it; None to start from step 0 (a file of other
     settings, or a corrupt one).
 
     A file that cannot be read or applied (truncated by a full disk, say) is set aside as
@@ -125,7 +124,7 @@ def restore_resume(path: Path, fingerprint: str, model, optimizer, scheduler, ge
     the attempt, so the run starts from step 0 exactly as an uninterrupted run would: a retry
     never meets the same file again.
     """
-    before = [copy.deepcopy(x.state_dict()) for x in (model, optimizer, scheduler)]
+    before = [copy.deepcopy(x.state_dict()) for x in (model, optimizer)]
     rng_before = _rng_state(generator)
     try:
         saved = safe_torch_load(path)
@@ -136,11 +135,10 @@ def restore_resume(path: Path, fingerprint: str, model, optimizer, scheduler, ge
             return None
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
         _set_rng_state(saved["rng"], generator)
         return parse(dict(saved["loop"]))
     except Exception as err:  # noqa: BLE001 - whatever is wrong with it, the fix is the same
-        for x, sd in zip((model, optimizer, scheduler), before, strict=True):
+        for x, sd in zip((model, optimizer), before, strict=True):
             x.load_state_dict(sd)
         _set_rng_state(rng_before, generator)
         moved = set_aside(path)

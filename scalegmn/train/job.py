@@ -30,7 +30,7 @@ from scalegmn.train.embeddings import job_embeddings, probe_metrics, write_job_s
 from scalegmn.train.experiments import TrainJob
 from scalegmn.train.interpolation import interpolation_metrics
 from scalegmn.train.loop import STOP_ENV, Resume, evaluate, fit
-from scalegmn.train.setup import n_outputs_for, resolve_device, seed_everything
+from scalegmn.train.setup import n_outputs_for, resolve_device, retain_freed_memory, seed_everything
 from scalegmn.train.tracking import Tracker
 from scalegmn.weightspace.graph import ZooSpec
 from scalegmn.weightspace.network import Network, NetworkSpec
@@ -158,7 +158,9 @@ def run_job(
     task, seed = job.task, job.seed
     seed_everything(seed)
     dev = resolve_device(device)
-    log.info("job %s on %s (torch %s, %d threads)", settings_json, dev, torch.__version__, torch.get_num_threads())
+    retained = retain_freed_memory()
+    log.info("job %s on %s (torch %s, %d threads%s)", settings_json, dev, torch.__version__, torch.get_num_threads(),
+             ", freed memory retained" if retained else "")
     env = {k: os.environ[k] for k in ENV_RECORDED if k in os.environ}
     if env:
         log.info("environment: %s", env)
