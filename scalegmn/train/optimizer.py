@@ -41,8 +41,8 @@ class WarmupAdamW:
         self.beta1, self.beta2, self.eps = float(betas[0]), float(betas[1]), float(eps)
         self.steps = 0  # optimizer steps taken (the schedule's clock)
         self.param_steps = [0] * len(self.params)  # per parameter: updates it received
-        self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
 
     @property
     def lr(self) -> float:
@@ -50,14 +50,11 @@ class WarmupAdamW:
         return self.base_lr * self.schedule(self.steps)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Drop the gradients (``set_to_none=False`` zeroes them in place)."""
+        """Drop the gradients (set to None: the only form the loop uses)."""
+        if not set_to_none:
+            raise ValueError("WarmupAdamW.zero_grad sets gradients to None only")
         for p in self.params:
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                p.grad.zero_()
+            p.grad = None
 
     @torch.no_grad()
     def step(self) -> None:
