@@ -194,7 +194,11 @@ def test_a_table_that_outlived_its_inputs_is_found_and_rebuilt(reference, recove
     work, _ = recovered
     job = work / "results/train/classification/mnist/mlp/seed0"
     proc = _start(work, str(job.relative_to(work) / "metrics.json"), "--forcerun", "train")
-    _kill_when(proc, lambda: not (job / "metrics.json").exists(), "Snakemake to remove the forced job's outputs")
+    outputs = [job / name for name in ("metrics.json", "history.csv", "best.pt")]
+    # Snakemake removes the outputs one by one: kill only once all are gone, or a kill that lands
+    # between two removals leaves a different table behind.
+    _kill_when(proc, lambda: not any(path.exists() for path in outputs),
+               "Snakemake to remove the forced job's outputs")
 
     plain = snakemake(work, TABLE)
     assert plain.returncode == 0, plain.stderr[-3000:]
