@@ -45,7 +45,7 @@ from scalegmn.data.cache import build_cache, build_view_stores, load_split
 from scalegmn.data.formats import cnn_zoo, mnist_inr
 from scalegmn.data.ingest import ingest_dataset
 from scalegmn.data.splits import make_splits_file
-from scalegmn.data.standins import zoos
+from scalegmn.data.standins import scale_zoos
 from scalegmn.data.standins.sizes import SIZES
 from scalegmn.data.stream import StreamedSplit, store_bytes
 from scalegmn.weightspace.network import Network, cnn_zoo_spec, dws_siren_spec, unstack
@@ -88,7 +88,7 @@ def stage(name: str, work: Path, fraction: float, memory_mb: float) -> dict:
     rec: dict = {"what": f"scale_{name}", "fraction": fraction}
     if name == "write_inr_table":
         counts = SIZES["scale"]["cifar10_inr"]
-        n = zoos.write_scale_inr_table(work / "cifar.h5", n_images=int(counts["n_images"] * fraction),
+        n = scale_zoos.write_scale_inr_table(work / "cifar.h5", n_images=int(counts["n_images"] * fraction),
                                        n_aug=counts["n_aug"])
         make_splits_file(work / "cifar.h5", work / "cifar.json")
         rec["networks"] = n
@@ -96,7 +96,7 @@ def stage(name: str, work: Path, fraction: float, memory_mb: float) -> dict:
         counts = dict(SIZES["scale"]["cifar10_gs"])
         counts["n_runs"] = int(counts["n_runs"] * fraction)
         (work / "zoo").mkdir(parents=True, exist_ok=True)
-        rec["networks"] = zoos._scale_cnn_zoo(work / "zoo", counts, torch.Generator().manual_seed(0),
+        rec["networks"] = scale_zoos.write_cnn_zoo(work / "zoo", counts, torch.Generator().manual_seed(0),
                                               dataset="cifar10", split_name="cifar10")
     elif name == "ingest_zoo":
         rec["networks"] = ingest_dataset(work / "zoo", work / "zoo.h5", work / "zoo.tsv", dataset="cifar10_gs",

@@ -18,8 +18,8 @@ import time
 import torch
 
 from scalegmn.data.standins import images as img
+from scalegmn.data.standins.inr_zoos import REAL_INR_STATS, fit_inr_zoo, mnist_inr_recipe
 from scalegmn.data.standins.siren_fit import FitRecipe, init_dws, psnr
-from scalegmn.data.standins.zoos import REAL_INR_STATS, _fit_inr_zoo, mnist_inr_recipe
 from scalegmn.weightspace.network import dws_siren_spec
 
 RECIPES = {
@@ -49,7 +49,7 @@ def main() -> int:
         images, _ = draw(args.n, gen, blur=args.anti_alias)
         targets = img.to_unit(images).unsqueeze(1)
         start = time.perf_counter()
-        zoo, taken = _fit_inr_zoo(init_dws, dws_siren_spec(), targets, draws=0,
+        zoo, taken = fit_inr_zoo(init_dws, dws_siren_spec(), targets, draws=0,
                                   recipe=RECIPES[name], peak=1.0, gen=gen, label=name)
         seconds = time.perf_counter() - start
         values = psnr(zoo, targets, (0.0, 1.0))

@@ -6,6 +6,7 @@ import json
 import os
 
 from scalegmn.data.acquire import folder_listing, local_path, local_root
+from scalegmn.data.standins.sizes import builder_code
 from scalegmn.logs import ReadableJson  # JSON params the report prints as key=value
 from scalegmn.vocabulary import SPLITS, TASKS, alternatives  # TASKS: rules/train.smk
 
@@ -60,6 +61,13 @@ def package_code(folder, names=None):
 
 def get_dataset_config(wildcards):
     return DATA.datasets[wildcards.dataset]
+
+
+def get_standin_code(wildcards):
+    """The stand-in package's modules that build this dataset's zoo, and only those: editing the
+    CNN training code rebuilds no INR zoo."""
+    ds = get_dataset_config(wildcards)
+    return package_code("data/standins", builder_code(ds.name, ds.standin.size_arg()))
 
 
 def get_acquire_params(wildcards):

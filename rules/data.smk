@@ -54,7 +54,7 @@ rule extract_dataset:
 
 rule build_standin:
     input:
-        code=package_code("data/standins"),
+        code=get_standin_code,
     output:
         directory(f"results/data/{{dataset,{STANDIN_DATASETS}}}/raw"),
     log:

@@ -10,7 +10,7 @@ import pytest
 
 from scalegmn.data import cache
 from scalegmn.data.splits import make_splits_file
-from scalegmn.data.standins import zoos
+from scalegmn.data.standins import scale_zoos
 from scalegmn.weightspace.network import nfn_siren_spec
 from tests.data.peak_memory import peak_increase_mb
 
@@ -44,7 +44,7 @@ def _peak_increase(table, splits, out, budget) -> float:
 def test_block_build_keeps_peak_memory_near_its_budget(tmp_path):
     # 3,600 images + 2 aug copies of the 2,700 train images: 9,000 NFN SIRENs, 46 MB of weights;
     # the train view (aug_copies 2) holds 8,100 of them (41 MB).
-    n = zoos.write_scale_inr_table(tmp_path / "t.h5", n_images=3600, n_aug=2)
+    n = scale_zoos.write_scale_inr_table(tmp_path / "t.h5", n_images=3600, n_aug=2)
     make_splits_file(tmp_path / "t.h5", tmp_path / "s.json")
     table_mb = n * 4 * nfn_siren_spec().num_params / 2**20
     budget = 8.0

@@ -1,6 +1,6 @@
 """ScaleGMN learns the class of an INR that the MLP and the permutation-only GMN do not: on a
 stand-in MNIST zoo built as the shipped default builds it (every INR fitted from its own random
-init with the shipped recipe, zoos.mnist_inr_recipe; two digit classes and fewer fitting steps, for speed),
+init with the shipped recipe, inr_zoos.mnist_inr_recipe; two digit classes and fewer fitting steps, for speed),
 ScaleGMN with the quick settings of config.yaml learns the classes in a few hundred steps.
 
 This guards the table-1 ranking (ScaleGMN above MLP and GMN), and on the same zoo the table-3
@@ -17,8 +17,8 @@ import torch
 
 from scalegmn.data.split_protocol import MemorySplit
 from scalegmn.data.standins import images as img
+from scalegmn.data.standins.inr_zoos import fit_inr_zoo, mnist_inr_recipe
 from scalegmn.data.standins.siren_fit import init_dws
-from scalegmn.data.standins.zoos import _fit_inr_zoo, mnist_inr_recipe
 from scalegmn.models.metanetworks import build_model
 from scalegmn.models.presets import OptimConfig, get_preset
 from scalegmn.train.editing import NoEdit
@@ -50,7 +50,7 @@ def digit_zoo():
     parts = [digits(N_TRAIN, train_pool), digits(N_TEST, test_pool)]
     images = torch.cat([p[0] for p in parts])
     labels = torch.cat([p[1] for p in parts])
-    zoo, _ = _fit_inr_zoo(init_dws, dws_siren_spec(), img.to_unit(images).unsqueeze(1),
+    zoo, _ = fit_inr_zoo(init_dws, dws_siren_spec(), img.to_unit(images).unsqueeze(1),
                           draws=0, recipe=mnist_inr_recipe(FIT_STEPS), peak=1.0, gen=gen,
                           label="test")
 

@@ -15,8 +15,8 @@ STANDINS = DATASETS
 
 #: Counts per size and zoo. Keys:
 #:   mnist_inr / fmnist_inr: ``n_train``, ``n_test`` (INRs per split), ``fit_steps`` (most Adam
-#:     steps of zoos.mnist_inr_recipe; an INR stops at 40 dB), ``init_draws`` (0: every INR from its own init, as the
-#:     real zoos; N > 0: an experiment, N shared inits and random orbit points, see zoos.py).
+#:     steps of inr_zoos.mnist_inr_recipe; an INR stops at 40 dB), ``init_draws`` (0: every INR from its own init, as the
+#:     real zoos; N > 0: an experiment, N shared inits and random orbit points, see inr_zoos.py).
 #:   cifar10_inr: ``n_images`` (base INRs; idx cut 75% train / 8.33% val / 16.67% test),
 #:     ``n_aug`` (aug copies, each refitting the train images), ``fit_steps``, ``init_draws``.
 #:   cifar10_gs / svhn_gs: ``n_runs`` (9 checkpoints each), ``train_steps`` (optimizer steps of
@@ -51,7 +51,7 @@ SIZES: dict[str, dict[str, dict[str, int]]] = {
         "cnn_wild_park": {"n_runs": 192, "n_checkpoints": 4, "train_steps": 200, "n_pool": 2000, "n_test_images": 300},
     },
     # The real datasets' sizes, random valid weights, nothing fitted or trained: for throughput
-    # tests of the data path only (zoos.py, _build_scale). MNIST INRs: 60k train + 10k test
+    # tests of the data path only (scale_zoos.py). MNIST INRs: 60k train + 10k test
     # files; CIFAR-10 INRs: 60k + 20 aug copies of the 45k train images (960k files); Small CNN
     # Zoo: 30k runs x 9 checkpoints = 270k rows of 4,970 floats. Not for F-MNIST.
     "scale": {
@@ -64,6 +64,44 @@ SIZES: dict[str, dict[str, dict[str, int]]] = {
 
 #: Sizes whose zoos hold random weights (nothing fitted): data-path throughput only.
 RANDOM_SIZES = ("scale",)
+
+#: The module (in this package) that builds each zoo, and ``scale`` for the random sizes.
+BUILDER_MODULES: dict[str, str] = {
+    "mnist_inr": "inr_zoos",
+    "fmnist_inr": "inr_zoos",
+    "cifar10_inr": "inr_zoos",
+    "cifar10_gs": "cnn_zoos",
+    "svhn_gs": "cnn_zoos",
+    "cnn_wild_park": "wild_park",
+    "scale": "scale_zoos",
+}
+
+#: The modules of this package each builder module imports, itself included
+#: (tests/data/standins/test_builder_code.py checks these against what an import loads).
+_MODULE_CODE: dict[str, tuple[str, ...]] = {
+    "inr_zoos": ("inr_zoos", "siren_fit", "images"),
+    "cnn_zoos": ("cnn_zoos", "cnn_train", "cnn_reference", "images"),
+    "wild_park": ("wild_park", "images"),
+    "scale_zoos": ("scale_zoos", "inr_zoos", "siren_fit", "images", "cnn_train", "cnn_reference"),
+}
+
+#: What every build runs: the package, the dispatcher and this module.
+_COMMON_CODE = ("__init__", "zoos", "sizes")
+
+
+def builder_code(name: str, size: str | Mapping[str, int]) -> list[str]:
+    """The source files of this package that building zoo ``name`` at ``size`` runs (file names,
+    sorted): the ``build_standin`` rule's code inputs."""
+    _check_name(name)
+    random = isinstance(size, str) and size in RANDOM_SIZES
+    module = BUILDER_MODULES["scale" if random else name]
+    return sorted(f"{m}.py" for m in {*_COMMON_CODE, *_MODULE_CODE[module]})
+
+
+def generator_seed(name: str, seed: int) -> int:
+    """The torch generator seed of zoo ``name`` at ``seed``: the zoos of one seed are independent
+    of each other."""
+    return int(seed) * len(STANDINS) + STANDINS.index(name)
 
 
 def default_root_name(name: str) -> str:

@@ -186,3 +186,7 @@ def build(root: Path, counts: dict[str, int], gen: torch.Generator) -> dict[str,
                                                                        strict=True)},
                     "split_checkpoints": {k: len(v.path) for k, v in splits.items()}},
     }
+
+
+#: The builders of this module, by stand-in name.
+BUILDERS = {"cnn_wild_park": build}

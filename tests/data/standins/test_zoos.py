@@ -11,12 +11,11 @@ import torch
 
 from scalegmn.data.formats import cifar_inr, cnn_zoo, fmnist_inr, mnist_images, mnist_inr
 from scalegmn.data.standins.cnn_train import CHECKPOINT_EPOCHS
+from scalegmn.data.standins.inr_zoos import REAL_INR_STATS, cifar_cut_points
 from scalegmn.data.standins.zoos import (
-    REAL_INR_STATS,
     SIZES,
     STANDINS,
     build_standin,
-    cifar_cut_points,
     default_root_name,
     resolve_size,
 )
@@ -289,12 +288,12 @@ def _fit_nothing(start, targets, *, steps_taken=None, **kw):
 
 
 def _unfitted_zoo(monkeypatch, draws: int):
-    from scalegmn.data.standins import zoos as zoos_module
+    from scalegmn.data.standins import inr_zoos as zoos_module
     from scalegmn.data.standins.siren_fit import init_nfn
 
     monkeypatch.setattr(zoos_module, "fit_sirens", _fit_nothing)
     spec = nfn_siren_spec()
-    nets, _ = zoos_module._fit_inr_zoo(init_nfn, spec, torch.zeros(6, 3, 32, 32), draws=draws,
+    nets, _ = zoos_module.fit_inr_zoo(init_nfn, spec, torch.zeros(6, 3, 32, 32), draws=draws,
                                        recipe=zoos_module.nfn_recipe(1), peak=2.0,
                                        gen=torch.Generator().manual_seed(0), label="test")
     single = [type(nets)(spec, [w[k] for w in nets.weights], [b[k] for b in nets.biases])
