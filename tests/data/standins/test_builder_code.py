@@ -57,8 +57,8 @@ def test_the_dispatcher_imports_no_family_module():
 
 
 def test_editing_the_cnn_training_code_rebuilds_only_the_cnn_zoo(tmp_path):
-    """Through Snakemake: with every stand-in up to date, a newer cnn_train.py makes the CNN zoo's
-    job out of date and leaves the INR zoos alone; a newer siren_fit.py does the opposite."""
+    """Through Snakemake: with every stand-in up to date, an edited cnn_train.py makes the CNN zoo's
+    job out of date and leaves the INR zoos alone; an edited siren_fit.py does the opposite."""
     config = yaml.safe_load((Path(__file__).parents[2] / "workflow" / "data_tiny.yaml").read_text())
     (tmp_path / "wf").mkdir()
     work = copy_workflow(tmp_path / "wf", config)
@@ -76,9 +76,15 @@ def test_editing_the_cnn_training_code_rebuilds_only_the_cnn_zoo(tmp_path):
         out = res.stdout + res.stderr
         return sorted(t for t in targets if f"output: {t}" in out)
 
+    def edit(name: str) -> str:
+        text = (code / name).read_text()
+        (code / name).write_text(text + "# edited\n")
+        return text
+
     assert planned() == []
-    os.utime(code / "cnn_train.py")
+    original = edit("cnn_train.py")
     assert planned() == ["results/data/svhn_gs/raw"]
+    (code / "cnn_train.py").write_text(original)
     os.utime(code / "cnn_train.py", (old, old))
-    os.utime(code / "siren_fit.py")
+    edit("siren_fit.py")
     assert planned() == ["results/data/cifar10_inr/raw", "results/data/mnist_inr/raw"]
