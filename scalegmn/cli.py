@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "embed": ("scalegmn.train.embeddings", "embed networks with a checkpoint of the embedding task (zarr store)"),
     "search": ("scalegmn.train.search", "find the networks nearest to a query in an embedding store"),
     "verify": ("scalegmn.report.tables", "check that a results table is up to date with its metrics files"),
+    "budget": ("scalegmn.report.budget", "a built table as fewer training steps would have given it (from the histories)"),
 }
 
 

@@ -45,7 +45,8 @@ PROVENANCE = "provenance.json"
 PROVENANCE_FORMAT = "scalegmn-table-provenance/1"
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1; 0 for one value) of a cell's per-seed values."""
     n = len(values)
     mean = sum(values) / n
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
@@ -59,7 +60,7 @@ def summarise(table: TableConfig, metrics: Mapping[Job, Mapping[str, Any]]) -> l
     for r in table.rows:
         for c in table.columns:
             values = [float(metrics[(c.view, r.key, s)]["value"]) * tm.scale for s in table.seeds]
-            mean, std = _mean_std(values)
+            mean, std = mean_std(values)
             paper = paper_cell(table.task, r.paper_row, c.view)
             ref = metrics[(c.view, r.key, table.seeds[0])].get("reference")
             rows.append(
@@ -92,7 +93,7 @@ def detail_rows(table: TableConfig, metrics: Mapping[Job, Mapping[str, Any]]) ->
                 if any(v is None for v in found):
                     continue
                 values = [float(v) * tm.scale for v in found]
-                mean, std = _mean_std(values)
+                mean, std = mean_std(values)
                 out.append({"model": r.label, "dataset": c.label, "metric": f"{tm.label} ({tm.unit})" if tm.unit else tm.label,
                             "mean": mean, "std": std, "n_seeds": len(values), "values": values,
                             "real_data": c.real, "paper_row": "", "paper_mean": None, "paper_std": None})
