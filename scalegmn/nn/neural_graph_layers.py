@@ -33,6 +33,8 @@ AGGREGATORS = ("mean", "min", "max", "std")
 SCALERS = ("identity", "amplification")
 #: Number of random frequencies of the Fourier features (NG's ``sin_emb_dim``).
 N_FREQUENCIES = 128
+#: Rows whose Fourier features are built at once (8,192 x 256 floats: 8 MB).
+FOURIER_CHUNK_ROWS = 8192
 
 
 class FourierFeatures(nn.Module):
@@ -74,7 +76,16 @@ class ValueEmbedding(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(*, d_in) -> (*, d_out)``."""
-        return self.lin(self.fourier(x.to(self.lin.weight.dtype)))
+        x = x.to(self.lin.weight.dtype)
+        rows = x.reshape(-1, x.shape[-1])
+        if (self.fourier.sigma == 0 or rows.shape[0] <= FOURIER_CHUNK_ROWS
+                or (torch.is_grad_enabled() and x.requires_grad)):
+            return self.lin(self.fourier(x))
+        # The features of a row chunk at a time: the whole (E, 256) block of an INR batch is
+        # over glibc's 32 MB mmap cap, so it was page-faulted in anew every step (a third of an
+        # NG-GNN step). Autograd keeps each chunk's features for the weight's gradient.
+        out = torch.cat([self.lin(self.fourier(part)) for part in rows.split(FOURIER_CHUNK_ROWS)])
+        return out.reshape(*x.shape[:-1], out.shape[-1])
 
 
 def in_degree_histogram(dst: torch.Tensor, n_nodes: int) -> torch.Tensor:
@@ -134,6 +145,24 @@ def pna_aggregate(msg: torch.Tensor, dst: torch.Tensor, n: int, avg_deg_log: tor
     return torch.cat([out, out * (torch.log(deg + 1) / avg_deg_log)], dim=-1)
 
 
+class DegreeStatistics(nn.Module):
+    """The in-degree statistics PNA's scalers normalise by, as buffers ``avg_deg_lin`` and
+    ``avg_deg_log`` (mean ``deg`` and mean ``log(deg + 1)`` over the training graphs' nodes).
+
+    The state PyG's ``DegreeScalerAggregation(..., deg)`` keeps, computed the same way (a test
+    compares them), so checkpoints keep their keys; importing PyG for it cost each NG-GNN job
+    about 2 s (PyG also imports ``torch._dynamo``).
+    """
+
+    def __init__(self, deg: torch.Tensor) -> None:
+        super().__init__()
+        deg = deg.to(torch.float)
+        n = int(deg.sum())
+        bins = torch.arange(deg.numel(), device=deg.device)
+        self.register_buffer("avg_deg_lin", torch.full((1,), float((bins * deg).sum()) / n))
+        self.register_buffer("avg_deg_log", torch.full((1,), float(((bins + 1).log() * deg).sum()) / n))
+
+
 class PNALayer(nn.Module):
     """NG-GNN's message passing (NG's ``PNAConv`` with ``modulate_edges``), index-based.
 
@@ -149,12 +178,10 @@ class PNALayer(nn.Module):
 
     def __init__(self, d: int, d_edge: int, deg: torch.Tensor) -> None:
         super().__init__()
-        from torch_geometric.nn.aggr import DegreeScalerAggregation  # 1.7 s import: only when used
-
         self.film = nn.Linear(d_edge, 2 * d)
         self.pre_dst = nn.Linear(d, d)
         self.pre_src = nn.Linear(d, d, bias=False)
-        self.aggr = DegreeScalerAggregation(list(AGGREGATORS), list(SCALERS), deg)
+        self.aggr = DegreeStatistics(deg)
         self.post = nn.Linear((len(AGGREGATORS) * len(SCALERS) + 1) * d, d)
         self.lin = nn.Linear(d, d)
 
@@ -163,7 +190,7 @@ class PNALayer(nn.Module):
         scale, shift = self.film(e).chunk(2, dim=-1)
         # pre([h_i ‖ h_j]) computed per node, then gathered: E rows of d, not of 2d.
         msg = scale * (self.pre_dst(h).index_select(0, dst) + self.pre_src(h).index_select(0, src)) + shift
-        # self.aggr (PyG) holds the degree statistics; pna_aggregate computes what it does.
+        # self.aggr holds the degree statistics; pna_aggregate computes PyG's aggregation.
         agg = pna_aggregate(msg, dst, h.shape[0], self.aggr.avg_deg_log)
         return self.lin(self.post(torch.cat([h, agg], dim=-1)))
 

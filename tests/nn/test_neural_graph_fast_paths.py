@@ -15,7 +15,16 @@ import math
 import pytest
 import torch
 
-from scalegmn.nn.neural_graph_layers import FourierFeatures, PNALayer, pna_aggregate
+from scalegmn.nn import neural_graph_layers
+from scalegmn.nn.neural_graph_layers import (
+    AGGREGATORS,
+    SCALERS,
+    DegreeStatistics,
+    FourierFeatures,
+    PNALayer,
+    ValueEmbedding,
+    pna_aggregate,
+)
 from scalegmn.nn.relational_attention import (
     NodePairs,
     RelationalAttention,
@@ -143,11 +152,29 @@ def test_narrow_layer_norm_equals_layer_norm() -> None:
     _assert_some_differs(fast, _outputs_and_grads(lambda a: narrow_layer_norm(a.T, torch.nn.LayerNorm(50).double()).T, x))
 
 
+def _pyg_aggregation(deg: torch.Tensor) -> torch.nn.Module:
+    from torch_geometric.nn.aggr import DegreeScalerAggregation
+
+    return DegreeScalerAggregation(list(AGGREGATORS), list(SCALERS), deg).double()
+
+
+def test_degree_statistics_are_pygs() -> None:
+    """The PNA layer's degree buffers are PyG's, bit for bit and under the same state-dict keys."""
+    deg = torch.tensor([4, 10, 6, 3])
+    ours, pyg = DegreeStatistics(deg), _pyg_aggregation(deg).float()
+    assert ours.state_dict().keys() == pyg.state_dict().keys()
+    for key, value in pyg.state_dict().items():
+        torch.testing.assert_close(ours.state_dict()[key], value, rtol=0, atol=0)
+    # control: another degree histogram gives other statistics
+    assert not torch.equal(DegreeStatistics(torch.tensor([4, 10, 6, 30])).avg_deg_log, ours.avg_deg_log)
+
+
 def test_pna_aggregate_equals_pyg() -> None:
     torch.manual_seed(0)
     src, dst = _graph(8)
     dst = dst % (N_NODES - 4)  # the last nodes receive no message: PyG's zeros there
     layer = PNALayer(6, 5, torch.tensor([4, 10, 6, 3])).double()
+    pyg = _pyg_aggregation(torch.tensor([4, 10, 6, 3]))
     msg = torch.randn(N_EDGES, 6, dtype=torch.float64, requires_grad=True)
     msg_tied = msg.detach().clone()
     msg_tied[1] = msg_tied[0]  # identical messages: ties in min/max share the gradient
@@ -159,7 +186,7 @@ def test_pna_aggregate_equals_pyg() -> None:
     msg_zero[2] = 0.0
     for m, d in ((msg, dst), (msg_tied.requires_grad_(), dst_tied), (msg_zero.requires_grad_(), dst)):
         fast = _outputs_and_grads(lambda a, d=d: pna_aggregate(a, d, N_NODES, layer.aggr.avg_deg_log), m)
-        ref = _outputs_and_grads(lambda a, d=d: layer.aggr(a, index=d, dim_size=N_NODES, dim=0), m)
+        ref = _outputs_and_grads(lambda a, d=d: pyg(a, index=d, dim_size=N_NODES, dim=0), m)
         _assert_all_close(fast, ref)
     # control: messages sent to other nodes (not a symmetry) change the aggregation
     moved = (dst + 1) % N_NODES
@@ -188,11 +215,35 @@ def test_fourier_features_equal_reference(d_in: int, needs_grad: bool) -> None:
 
 
 
+@pytest.mark.parametrize("d_in", [1, 3])
+def test_value_embedding_in_row_chunks_equals_whole(d_in: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows embedded a chunk at a time: the same outputs and parameter gradients as at once."""
+    torch.manual_seed(0)
+    emb = ValueEmbedding(d_in, 5, 2.0).double()
+    x = torch.randn(4, 10, d_in, dtype=torch.float64)  # 40 rows
+
+    def outputs_and_grads() -> list[torch.Tensor]:
+        emb.zero_grad()
+        out = emb(x)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)).sum().backward()
+        return [out.detach()] + [p.grad.clone() for p in emb.parameters()]
+
+    whole = outputs_and_grads()
+    monkeypatch.setattr(neural_graph_layers, "FOURIER_CHUNK_ROWS", 16)  # chunks of 16, 16 and 8 rows
+    chunked = outputs_and_grads()
+    assert chunked[0].shape == (4, 10, 5)
+    _assert_all_close(chunked, whole)
+    # control: other Fourier frequencies give another embedding
+    emb.fourier.freq.mul_(1.5)
+    _assert_some_differs(outputs_and_grads(), whole)
+
+
 def test_pna_layer_equals_reference() -> None:
     """The whole PNA layer against its plain form (FiLM chunked, PyG's aggregation)."""
     torch.manual_seed(0)
     src, dst = _graph(9)
     layer = PNALayer(6, 5, torch.tensor([4, 10, 6, 3])).double()
+    pyg = _pyg_aggregation(torch.tensor([4, 10, 6, 3]))
     g = torch.Generator().manual_seed(10)
     h = torch.randn(N_NODES, 6, generator=g, dtype=torch.float64, requires_grad=True)
     e = torch.randn(N_EDGES, 5, generator=g, dtype=torch.float64, requires_grad=True)
@@ -200,7 +251,7 @@ def test_pna_layer_equals_reference() -> None:
     def reference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         scale, shift = layer.film(b).chunk(2, dim=-1)
         msg = scale * (layer.pre_dst(a)[dst] + layer.pre_src(a)[src]) + shift
-        agg = layer.aggr(msg, index=dst, dim_size=N_NODES, dim=0)
+        agg = pyg(msg, index=dst, dim_size=N_NODES, dim=0)
         return layer.lin(layer.post(torch.cat([a, agg], dim=-1)))
 
     fast = _outputs_and_grads(lambda a, b: layer(a, b, src, dst), h, e)
