@@ -38,6 +38,7 @@ LAYERS: dict[str, int] = {
 
 #: Third-party packages a function may import lazily: heavy or optional, and needed by few code paths.
 LAZY_ALLOWED = ("matplotlib", "scipy", "sklearn", "torch_geometric", "torch.utils.tensorboard", "wandb", "mlflow",
+                "pandas",
                 "safetensors")
 
 

@@ -15,15 +15,17 @@ import ast
 import logging
 import math
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import pandas as pd
 import torch
 
 from scalegmn.atomic import atomic_write
 from scalegmn.errors import DataError
 from scalegmn.weightspace.network import Network, cnn_zoo_spec
+
+if TYPE_CHECKING:  # pandas is imported where a table is read (0.5 s): training jobs never need it
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,8 @@ N_PARAMS = LAYOUT[-1].end_idx  # 4970
 
 def layout_frame() -> pd.DataFrame:
     """:data:`LAYOUT` as the DataFrame that ``layout.csv`` holds (shape as ``"(3, 3, 1, 16)"``)."""
+    import pandas as pd
+
     return pd.DataFrame(
         {
             "varname": [r.varname for r in LAYOUT],
@@ -108,6 +112,8 @@ def _layout_rows(layout_df: pd.DataFrame, where: str | Path) -> list[LayoutRow]:
 
 def read_layout(root: str | Path) -> pd.DataFrame:
     """``root/layout.csv`` with ``shape`` parsed to tuples; checked against the zoo architecture."""
+    import pandas as pd
+
     path = Path(root) / LAYOUT_FILE
     if not path.is_file():
         raise DataError(path, "file not found; every Small CNN Zoo root holds layout.csv")
@@ -149,6 +155,8 @@ def _kernels_and_biases(
 
 def read_metrics(root: str | Path) -> pd.DataFrame:
     """``root/metrics.csv.gz`` (gzip CSV, one row per weights row); checks the needed columns."""
+    import pandas as pd
+
     path = Path(root) / METRICS_FILE
     if not path.is_file():
         raise DataError(path, "file not found; every Small CNN Zoo root holds metrics.csv.gz")
@@ -163,6 +171,8 @@ def read_metrics(root: str | Path) -> pd.DataFrame:
 
 
 def _count_metrics_rows(root: Path) -> int:
+    import pandas as pd
+
     path = root / METRICS_FILE
     try:
         return len(pd.read_csv(path, compression="gzip", usecols=["step"]))
@@ -365,6 +375,8 @@ def read_split_csv(path: str | Path) -> np.ndarray:
     The file's stray first line ``0`` (a pandas header written into it) is kept, giving N+1
     entries with 0 twice, exactly as every published number was computed.
     """
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "file not found (the split CSV ships with NFN; see docs/datasets.md §4.5)")
