@@ -17,6 +17,7 @@ from tests.data.peak_memory import peak_increase_mb
 CHILD = r"""
 import json, sys
 from pathlib import Path
+import pandas  # imported where the ingest reads its tables; loaded here so the peak counts data only
 from scalegmn.data import ingest
 from scalegmn.data.formats import cnn_zoo
 
