@@ -43,8 +43,8 @@ SIZES: dict[str, dict[str, dict[str, int]]] = {
         "cnn_wild_park": {"n_runs": 24, "n_checkpoints": 4, "train_steps": 200, "n_pool": 1000, "n_test_images": 200},
     },
     "default": {
-        # 400 + 200 INRs: the fit time is proportional to the count (1,000 + 200 took 416-449 s
-        # of table 1's 20-minute budget); the ranking is measured in the README, "Table 1 alone"
+        # 400 + 200 INRs keep table 1 within 20 minutes on 2 cores: the fit time is proportional
+        # to the count (README, "Table 1 alone", has the ranking and what 1,000 + 200 gives)
         "mnist_inr": {"n_train": 400, "n_test": 200, "fit_steps": 1000, "init_draws": 0},
         "fmnist_inr": {"n_train": 400, "n_test": 200, "fit_steps": 1000, "init_draws": 0},
         "cifar10_inr": {"n_images": 1200, "n_aug": 1, "fit_steps": 150, "init_draws": 0},
